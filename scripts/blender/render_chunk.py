@@ -1,0 +1,106 @@
+"""Renders one chunk (a list of frames) of one scene, inside Blender.
+
+blendnet's driver (src/blender/argv.ts) runs it as
+
+    blender -b --factory-startup --disable-autoexec FILE.blend -S SCENE
+        -o CHUNK_DIR/frame_#### -F FORMAT -x 1
+        --python-exit-code 1 --python render_chunk.py -- PLAN
+
+where PLAN is JSON: {"scene": "...", "frames": [-5, -4, 1],
+"resolutionPercentage": 25 (optional)}.
+
+Why not `-f`: a leading minus in `-f` means "counted from the end", so a
+negative frame cannot be asked for (case B13). Here each frame is made
+current with frame_set() and rendered with write_still, which is what
+`-f` does too, so the pixels are the same.
+
+Prints one line per event, behind MARKER, as JSON for the driver:
+frame-start, frame-done, chunk-done, or chunk-failed with a reason.
+"""
+import json
+import sys
+
+import bpy
+
+MARKER = "blendnet-chunk: "
+
+
+class ChunkScriptError(Exception):
+    """The chunk cannot be rendered as planned; the message says why."""
+
+
+def emit(event, **fields):
+    print(MARKER + json.dumps({"event": event, **fields}), flush=True)
+
+
+def read_plan():
+    argv = sys.argv
+    if "--" not in argv or argv.index("--") + 1 >= len(argv):
+        raise ChunkScriptError("no chunk plan after '--'")
+    plan = json.loads(argv[argv.index("--") + 1])
+    frames = plan.get("frames")
+    if not frames or not all(type(f) is int for f in frames):
+        raise ChunkScriptError("the plan holds no list of whole frames")
+    return plan
+
+
+def scene_asked_for(name):
+    # `-S` with an unknown name only prints "Can't find scene" and leaves
+    # the file's active scene in place, which would render (case B14).
+    scene = bpy.context.scene
+    if scene.name != name:
+        raise ChunkScriptError(
+            f"the file has no scene named '{name}' "
+            f"(Blender fell back to '{scene.name}')")
+    return scene
+
+
+def apply_output_rules(render, plan):
+    # A 0-byte placeholder or an old file left in the way must never be
+    # taken for a rendered frame (case B26).
+    render.use_overwrite = True
+    render.use_placeholder = False
+    render.use_file_extension = True
+    if render.use_multiview:
+        # Stereo writes one file per view under names blendnet does not
+        # plan for; refuse clearly instead of failing on "extra files".
+        raise ChunkScriptError("multi-view (stereo) output is not supported")
+    if plan.get("resolutionPercentage") is not None:
+        render.resolution_percentage = plan["resolutionPercentage"]
+
+
+def render_frame(scene, frame):
+    # write_still saves to render.filepath literally, without replacing
+    # the '#'s (BLENDER-NOTES), so the frame's own path is set for it.
+    pattern = scene.render.filepath
+    path = scene.render.frame_path(frame=frame)
+    emit("frame-start", frame=frame, path=path)
+    scene.frame_set(frame)
+    scene.render.filepath = path
+    try:
+        bpy.ops.render.render(write_still=True, scene=scene.name)
+    finally:
+        scene.render.filepath = pattern
+    emit("frame-done", frame=frame, path=path)
+
+
+def one_line(err):
+    text = str(err).strip().splitlines()
+    first = text[0] if text else type(err).__name__
+    return first.removeprefix("Error: ")
+
+
+def main():
+    try:
+        plan = read_plan()
+        scene = scene_asked_for(plan["scene"])
+        apply_output_rules(scene.render, plan)
+        for frame in plan["frames"]:
+            render_frame(scene, frame)
+    except Exception as err:
+        emit("chunk-failed", reason=one_line(err))
+        raise
+    emit("chunk-done", frames=len(plan["frames"]))
+
+
+main()

@@ -1,0 +1,88 @@
+/**
+ * Rendering one chunk (a list of frames of one scene) with Blender. The
+ * `ChunkRenderer` interface is what workers use; `ProcessChunkRenderer`
+ * starts one Blender process per chunk. A renderer that keeps one Blender
+ * session per job open can replace it without changing callers.
+ */
+import { resolve } from 'node:path'
+import type { ImageFormat } from '../job/naming.js'
+import { logger } from '../common/log.js'
+import { renderChunkArgv } from './argv.js'
+import { listChunkFiles, prepareChunkDir } from './chunk-files.js'
+import { BlenderLog } from './chunk-log.js'
+import { judgeChunk } from './chunk-verdict.js'
+import { ChunkRenderError } from './errors.js'
+import type { BlenderInstall } from './install.js'
+import { runBlender } from './process.js'
+import { checkRequest, describeChunk, savedFrames } from './request.js'
+
+const log = logger('blender:driver')
+
+export interface ChunkRenderRequest {
+  blendPath: string
+  scene: string
+  /** Distinct whole frames, rendered in this order. */
+  frames: number[]
+  format: ImageFormat
+  /** Created fresh by the driver; must not exist or must be empty. */
+  chunkDir: string
+  /** Overrides the scene's resolution %, e.g. 25 for a preview job. */
+  resolutionPercentage?: number
+  timeoutMs?: number
+  signal?: AbortSignal
+  /**
+   * A frame's file was written. A hint for progress displays: the chunk
+   * may still fail, and only the result's frames are final.
+   */
+  onFrameSaved?: (frame: number, path: string) => void
+  onLogLine?: (line: string) => void
+}
+
+export interface ChunkRenderResult {
+  /** In the order of the request's frames. */
+  frames: Array<{ frame: number, path: string }>
+  /** Blender's whole output for this chunk: `<chunkDir>/blender.log`. */
+  logPath: string
+  /** Lines worth an operator's look that did not fail the chunk. */
+  warnings: string[]
+}
+
+export interface ChunkRenderer {
+  /** Resolves only when every planned frame is on disk; else rejects. */
+  render: (req: ChunkRenderRequest) => Promise<ChunkRenderResult>
+}
+
+/** Starts one Blender process per chunk. */
+export class ProcessChunkRenderer implements ChunkRenderer {
+  private readonly blender: BlenderInstall
+
+  constructor (blender: BlenderInstall) {
+    this.blender = blender
+  }
+
+  async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    checkRequest(req)
+    const expect = { ...req, blendPath: resolve(req.blendPath),
+      chunkDir: resolve(req.chunkDir) }
+    await prepareChunkDir(expect.chunkDir)
+
+    const blenderLog = new BlenderLog()
+    const argv = renderChunkArgv(expect)
+    log.debug('starting Blender', { chunk: describeChunk(expect) })
+    const run = await runBlender(this.blender, argv, expect, blenderLog)
+
+    const files = await listChunkFiles(expect.chunkDir, expect.format)
+    const reason = judgeChunk(expect, run.outcome, blenderLog, files)
+    if (reason !== undefined) {
+      throw new ChunkRenderError(describeChunk(expect), {
+        ...run.outcome, reason, logPath: run.logPath,
+        logTail: blenderLog.logTail
+      })
+    }
+    return {
+      frames: savedFrames(expect),
+      logPath: run.logPath,
+      warnings: blenderLog.warnings
+    }
+  }
+}

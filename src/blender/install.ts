@@ -1,0 +1,109 @@
+/**
+ * Finding the Blender a worker renders with, and which version it is.
+ * Workers announce this version; a job whose file needs a newer Blender
+ * is not theirs to claim (case B22).
+ */
+import { execa } from 'execa'
+import { messageOf } from '../common/errors.js'
+import { BlenderNotFoundError } from './errors.js'
+import { VERSION_TIMEOUT_MS } from './limits.js'
+
+export { BlenderNotFoundError }
+
+export interface BlenderInstall {
+  /** What was run: an absolute path or a name looked up on PATH. */
+  path: string
+  /** As Blender prints it: '3.4.1'. */
+  version: string
+  major: number
+  minor: number
+  patch: number
+}
+
+/** `Blender 3.4.1` (the first line of `blender --version`). */
+const VERSION_LINE = /^Blender (\d+)\.(\d+)(?:\.(\d+))?\b/m
+
+/** Reads the version out of `blender --version` output. */
+export function parseBlenderVersion (
+  output: string
+): Omit<BlenderInstall, 'path'> | undefined {
+  const match = VERSION_LINE.exec(output)
+  if (match === null) return undefined
+
+  const [major, minor, patch] = [match[1], match[2], match[3] ?? '0']
+    .map(Number)
+  return { version: `${major}.${minor}.${patch}`, major, minor, patch }
+}
+
+/**
+ * The Blender to use: `explicit`, else $BLENDNET_BLENDER, else `blender`
+ * on PATH. Runs it once with `--version` to prove it is Blender.
+ */
+export async function findBlender (explicit?: string): Promise<BlenderInstall> {
+  const path = pickPath(explicit)
+  const output = await runVersion(path)
+
+  const parsed = parseBlenderVersion(output)
+  if (parsed === undefined) {
+    throw new BlenderNotFoundError(path,
+      `did not print a Blender version (it printed "${firstLine(output)}")`)
+  }
+  return { path, ...parsed }
+}
+
+function pickPath (explicit: string | undefined): string {
+  const fromEnv = process.env.BLENDNET_BLENDER
+  if (explicit !== undefined && explicit !== '') return explicit
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  return 'blender'
+}
+
+async function runVersion (path: string): Promise<string> {
+  try {
+    const result = await execa(path, ['--version'], {
+      timeout: VERSION_TIMEOUT_MS, stdin: 'ignore', all: true
+    })
+    return result.all
+  } catch (err) {
+    throw new BlenderNotFoundError(path, describeRunFailure(err), err)
+  }
+}
+
+function describeRunFailure (err: unknown): string {
+  const e = err as { code?: string, timedOut?: boolean, exitCode?: number }
+  if (e.code === 'ENOENT') return 'does not exist'
+  if (e.code === 'EACCES') return 'is not executable'
+  if (e.timedOut === true) return 'did not answer --version in time'
+  if (e.exitCode !== undefined) {
+    return `failed to run --version (exit code ${e.exitCode})`
+  }
+  return `could not be run (${messageOf(err)})`
+}
+
+function firstLine (text: string): string {
+  return text.trim().split('\n')[0]?.slice(0, 80) ?? ''
+}
+
+/**
+ * Compares "major.minor" (or "major.minor.patch") version strings:
+ * negative when a < b, 0 when equal, positive when a > b. Missing parts
+ * count as 0, so '3.4' equals '3.4.0'.
+ */
+export function compareVersions (a: string, b: string): number {
+  const pa = versionParts(a)
+  const pb = versionParts(b)
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const diff = (pa[i] ?? 0) - (pb[i] ?? 0)
+    if (diff !== 0) return Math.sign(diff)
+  }
+  return 0
+}
+
+const VERSION_STRING = /^\d+(\.\d+)*$/
+
+function versionParts (version: string): number[] {
+  if (!VERSION_STRING.test(version)) {
+    throw new RangeError(`"${version}" is not a version like 3.4 or 3.4.1`)
+  }
+  return version.split('.').map(Number)
+}

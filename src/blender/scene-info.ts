@@ -1,0 +1,107 @@
+/**
+ * What a .blend file holds, asked of Blender itself: its scenes with their
+ * frame ranges, output size and format, engine and camera. Submit uses it
+ * to validate `--scene` and the frames before any chunk is offered (B14).
+ */
+import { resolve } from 'node:path'
+import { execa } from 'execa'
+import { sceneInfoArgv } from './argv.js'
+import { BlenderLog } from './chunk-log.js'
+import { blenderReason } from './chunk-verdict.js'
+import { BlendUnreadableError } from './errors.js'
+import type { BlenderInstall } from './install.js'
+import { INSPECT_TIMEOUT_MS } from './limits.js'
+import { blenderWords, isReadFailure } from './log-parser.js'
+
+export interface SceneInfo {
+  name: string
+  /** As stored: below 0 when set through the command line (B13). */
+  frameStart: number
+  frameEnd: number
+  frameStep: number
+  resolutionX: number
+  resolutionY: number
+  resolutionPercentage: number
+  /** The size of the saved image: the percentage and border crop applied. */
+  width: number
+  height: number
+  /** The scene's own format, e.g. 'PNG' or 'FFMPEG'. */
+  fileFormat: string
+  /** A movie format (B28): blendnet renders PNG frames instead. */
+  isMovie: boolean
+  /** 'CYCLES', 'BLENDER_EEVEE', 'BLENDER_WORKBENCH', ... */
+  engine: string
+  hasCamera: boolean
+}
+
+export interface BlendInfo {
+  activeScene: string
+  /** The Blender that saved the file, "major.minor": '2.93'. */
+  fileVersion: string
+  /** Sorted by name, as Blender lists them. */
+  scenes: SceneInfo[]
+}
+
+export interface InspectOptions {
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+/** `blendnet-scene-info: {...}`, the one line scene_info.py prints. */
+const INFO_MARKER = /^blendnet-scene-info: (\{.*\})$/
+
+/** Reads every scene's settings; throws BlendUnreadableError if it can't. */
+export async function inspectBlend (
+  blender: BlenderInstall, blendPath: string, opts: InspectOptions = {}
+): Promise<BlendInfo> {
+  const path = resolve(blendPath)
+  const result = await execa(blender.path, sceneInfoArgv(path), {
+    stdin: 'ignore',
+    all: true,
+    reject: false,
+    timeout: opts.timeoutMs ?? INSPECT_TIMEOUT_MS,
+    cancelSignal: opts.signal
+  })
+
+  const lines = (result.all ?? '').split('\n')
+  const info = findInfo(lines)
+  if (result.exitCode === 0 && info !== undefined) return info
+  throw unreadable(blender, path, result, lines)
+}
+
+function findInfo (lines: string[]): BlendInfo | undefined {
+  for (const line of lines) {
+    const m = INFO_MARKER.exec(line)
+    if (m !== null) return JSON.parse(m[1]) as BlendInfo
+  }
+  return undefined
+}
+
+interface InspectOutcome {
+  exitCode?: number
+  signal?: string
+  timedOut: boolean
+  isCanceled: boolean
+}
+
+function unreadable (
+  blender: BlenderInstall, path: string,
+  result: InspectOutcome, lines: string[]
+): BlendUnreadableError {
+  const log = new BlenderLog()
+  for (const line of lines) log.add(line)
+  const readFailure = log.errors.find(isReadFailure)
+  const reason = readFailure !== undefined
+    ? blenderWords(readFailure)
+    : blenderReason(log) ?? processReason(result)
+  return new BlendUnreadableError(path, blender.version, reason, log.logTail)
+}
+
+function processReason (result: InspectOutcome): string {
+  if (result.isCanceled) return 'reading it was cancelled'
+  if (result.timedOut) return 'Blender took too long to load it'
+  if (result.signal !== undefined) {
+    return `Blender died of ${result.signal} while loading it`
+  }
+  return `Blender exited with code ${result.exitCode ?? 'unknown'}`
+}

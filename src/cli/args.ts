@@ -1,0 +1,96 @@
+/**
+ * Flag parsing for every command, on node:util's parseArgs. Each value is
+ * validated once, here, with a message naming the flag and the value.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import { UsageError } from '../common/errors.js'
+
+export type Options = NonNullable<ParseArgsConfig['options']>
+
+export interface Parsed {
+  values: Record<string, string | boolean | string[] | undefined>
+  positionals: string[]
+}
+
+/**
+ * parseArgs refuses `--frames -5--1` (a value that starts with a dash);
+ * we join every string flag with its value first, so negative frame
+ * ranges can be written naturally.
+ */
+function joinValues (args: string[], options: Options): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : undefined
+    if (name !== undefined && options[name]?.type === 'string' && i + 1 < args.length) {
+      out.push(`${args[i]}=${args[++i]}`)
+    } else {
+      out.push(args[i])
+    }
+  }
+  return out
+}
+
+export function parse (command: string, args: string[], options: Options): Parsed {
+  try {
+    return parseArgs({
+      args: joinValues(args, options), options, allowPositionals: true, strict: true
+    }) as Parsed
+  } catch (err) {
+    const first = (err as Error).message.split('\n')[0]
+    throw new UsageError(`${command}: ${first} (see blendnet ${command} --help)`)
+  }
+}
+
+export function stringFlag (parsed: Parsed, name: string): string | undefined {
+  const value = parsed.values[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+export function listFlag (parsed: Parsed, name: string): string[] {
+  const value = parsed.values[name]
+  return Array.isArray(value) ? value : []
+}
+
+export function positiveInt (text: string | undefined, flag: string,
+  fallback: number): number {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`${flag} must be a whole number of at least 1, not "${text}"`)
+  }
+  return n
+}
+
+/** Multiaddrs to listen on: must parse. */
+export function listenAddrs (values: string[], flag: string): string[] {
+  for (const value of values) {
+    try {
+      multiaddr(value)
+    } catch {
+      throw new UsageError(`${flag} "${value}" is not a multiaddr; write it like /ip4/0.0.0.0/tcp/4001`)
+    }
+  }
+  return values
+}
+
+/** Bootstrap peers must name the peer: /ip4/…/tcp/…/p2p/<peer id>. */
+export function bootstrapAddrs (values: string[]): string[] {
+  for (const value of values) {
+    let hasPeer = false
+    try {
+      hasPeer = multiaddr(value).getComponents().some(c => c.name === 'p2p')
+    } catch {
+      throw new UsageError(`--bootstrap "${value}" is not a multiaddr; copy one of the addresses a worker prints`)
+    }
+    if (!hasPeer) {
+      throw new UsageError(`--bootstrap "${value}" has no /p2p/<peer id> part; copy one of the addresses a worker prints`)
+    }
+  }
+  return values
+}
+
+/** True when every address is on the loopback interface. */
+export function allLoopback (addrs: string[]): boolean {
+  return addrs.length > 0 && addrs.every(a => /^\/ip4\/127\.|^\/ip6\/::1\//.test(a))
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/**
+ * The `blendnet` command line: one top-level catch that tells a user's
+ * mistake (one sentence, exit 2) and a failed job (exit 1) from a bug
+ * (stack trace, exit 70).
+ */
+import { BlendFileError } from '../blendfile/header.js'
+import { BlenderNotFoundError, BlendUnreadableError } from '../blender/errors.js'
+import { JobFailedError, UsageError } from '../common/errors.js'
+import { FrameSpecError } from '../job/frames.js'
+import { demoCommand, DEMO_HELP } from './demo-command.js'
+import { submitCommand, SUBMIT_HELP } from './submit-command.js'
+import { workerCommand, WORKER_HELP } from './worker-command.js'
+
+const HELP = `usage: blendnet <command> [options]
+
+commands:
+  worker    join the render swarm and render jobs
+  submit    render a .blend on the swarm, writing frames to --output
+  demo      render a generated scene on a few local workers
+
+Run blendnet <command> --help for a command's options.
+
+${WORKER_HELP}
+${SUBMIT_HELP}
+${DEMO_HELP}`
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  worker: workerCommand,
+  submit: submitCommand,
+  demo: demoCommand
+}
+
+/** Errors that are the user's to fix: their message is the whole story. */
+const USER_ERRORS = [
+  UsageError, BlendFileError, FrameSpecError, BlenderNotFoundError, BlendUnreadableError
+]
+
+async function main (argv: string[]): Promise<number> {
+  const [name, ...args] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP)
+    return name === undefined ? 2 : 0
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    throw new UsageError(`unknown command "${name}"; the commands are ${Object.keys(COMMANDS).join(', ')}`)
+  }
+  return command(args)
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code
+}, (err: unknown) => {
+  if (err instanceof JobFailedError) {
+    process.exitCode = JobFailedError.exitCode
+  } else if (USER_ERRORS.some(type => err instanceof type)) {
+    process.stderr.write(`blendnet: ${(err as Error).message}\n`)
+    process.exitCode = UsageError.exitCode
+  } else {
+    process.stderr.write(`blendnet: unexpected error, please report it:\n${(err as Error)?.stack ?? String(err)}\n`)
+    process.exitCode = 70
+  }
+}).finally(() => {
+  // libp2p can leave sockets and timers behind; the command is over.
+  setTimeout(() => process.exit(), 200).unref()
+})

@@ -1,0 +1,62 @@
+/**
+ * Turns a job's events into the lines `submit` prints, and its outcome
+ * into the closing summary.
+ */
+import { formatDuration } from '../common/duration.js'
+import type { JobEvent, JobOutcome } from '../coordinator/events.js'
+import { formatFrameList } from '../job/frames.js'
+import { say } from './console.js'
+
+function short (peer: string): string {
+  return `…${peer.slice(-6)}`
+}
+
+export function printEvent (event: JobEvent): void {
+  switch (event.type) {
+    case 'waiting-for-workers':
+      say(`waiting for workers… none has joined yet (${formatDuration(event.waitedMs)})`)
+      break
+    case 'worker-joined':
+      say(`worker ${short(event.worker)} joined (Blender ${event.blenderVersion})`)
+      break
+    case 'chunk-granted':
+      say(`frames ${formatFrameList(event.frames)} → worker ${short(event.worker)}`)
+      break
+    case 'frame-done':
+      say(`frame ${event.frame} done (${event.done}/${event.total}) from ${short(event.worker)}`)
+      break
+    case 'frame-rejected':
+      say(`frame ${event.frame} from ${short(event.worker)} rejected: ${event.reason}`)
+      break
+    case 'chunk-failed':
+      say(`chunk ${event.chunk} failed on ${short(event.worker)}: ${event.reason}` +
+        (event.final ? ' (giving up on it)' : ' (will retry elsewhere)'))
+      break
+    case 'lease-expired':
+      say(`worker ${short(event.worker)} went silent; chunk ${event.chunk} is open again`)
+      break
+    case 'message-rejected':
+      break
+  }
+}
+
+/** The closing lines: what was rendered, what failed and why. */
+export function printSummary (outcome: JobOutcome, outputDir: string,
+  elapsedMs: number): void {
+  const rejected = Object.entries(outcome.rejected)
+  if (rejected.length > 0) {
+    say(`refused messages: ${rejected.map(([k, n]) => `${k} ${n}`).join(', ')}`)
+  }
+  if (outcome.succeeded) {
+    say(`done: ${outcome.total} frames in ${outputDir} (${formatDuration(elapsedMs)})`)
+    return
+  }
+  say(`job failed: ${outcome.failedFrames.length} of ${outcome.total} frames not rendered (${outcome.done} done, in ${outputDir})`)
+  const byReason = new Map<string, number[]>()
+  for (const { frame, reason } of outcome.failedFrames) {
+    byReason.set(reason, [...(byReason.get(reason) ?? []), frame])
+  }
+  for (const [reason, frames] of byReason) {
+    say(`  frames ${formatFrameList(frames)}: ${reason}`)
+  }
+}

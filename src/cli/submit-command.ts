@@ -1,0 +1,126 @@
+/**
+ * `blendnet submit`: become the coordinator of one job and stay until
+ * every frame is in the output folder, checked, or the job has failed.
+ */
+import { findBlender } from '../blender/install.js'
+import { DEFAULT_CHUNK_SIZE } from '../common/constants.js'
+import { parseDuration } from '../common/duration.js'
+import { JobFailedError, UsageError } from '../common/errors.js'
+import { Coordinator } from '../coordinator/coordinator.js'
+import { OutputFolder } from '../coordinator/output.js'
+import { formatFrameList } from '../job/frames.js'
+import { newPeerKey } from '../net/identity.js'
+import { createSwarmNode } from '../net/node.js'
+import {
+  allLoopback, bootstrapAddrs, listenAddrs, listFlag, parse, positiveInt,
+  stringFlag, type Options
+} from './args.js'
+import { say } from './console.js'
+import { printEvent, printSummary } from './progress.js'
+import { planJob, type SubmitInput } from './submit-plan.js'
+
+export const SUBMIT_HELP = `usage: blendnet submit <scene.blend> --output <dir> [options]
+
+Renders the scene's frames on the swarm's workers and writes each frame,
+checked, into the output folder as frame_0001.png, frame_-0005.png, ...
+
+options:
+  --output <dir>           where the frames go (created if missing)
+  --frames <list>          e.g. 0-250, 1-10,20,30-40, -5--1, 1-100x5
+                           (default: the scene's own range and step)
+  --scene <name>           the scene to render (default: the file's active one)
+  --format <format>        PNG, JPEG, TIFF, OPEN_EXR or OPEN_EXR_MULTILAYER
+                           (default: the scene's format; movies become PNG)
+  --chunk-size <n>         frames per Blender run (default ${DEFAULT_CHUNK_SIZE})
+  --bootstrap <multiaddr>  a worker or peer to join the swarm through (repeatable)
+  --listen <multiaddr>     where workers reach this coordinator
+  --blender <path>         the Blender used to inspect the scene
+  --timeout <duration>     give up on frames still missing after this long
+  --worker-wait <duration> give up if no worker appears for this long (default 10m)
+  --no-mdns                do not look for peers on the LAN
+`
+
+const OPTIONS: Options = {
+  output: { type: 'string', short: 'o' },
+  frames: { type: 'string', short: 'f' },
+  scene: { type: 'string', short: 'S' },
+  format: { type: 'string', short: 'F' },
+  'chunk-size': { type: 'string' },
+  bootstrap: { type: 'string', multiple: true },
+  listen: { type: 'string', multiple: true },
+  blender: { type: 'string' },
+  timeout: { type: 'string' },
+  'worker-wait': { type: 'string' },
+  'no-mdns': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' }
+}
+
+function readInput (args: string[]): { input: SubmitInput, parsed: ReturnType<typeof parse> } {
+  const parsed = parse('submit', args, OPTIONS)
+  if (parsed.positionals.length !== 1) {
+    throw new UsageError(parsed.positionals.length === 0
+      ? 'submit needs the .blend file to render, e.g. blendnet submit scene.blend --output renders/'
+      : `submit takes one .blend file, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`)
+  }
+  const outputDir = stringFlag(parsed, 'output')
+  if (outputDir === undefined || outputDir === '') {
+    throw new UsageError('submit needs --output <dir>, the folder the frames go to')
+  }
+  const input: SubmitInput = {
+    blendPath: parsed.positionals[0],
+    outputDir,
+    frames: stringFlag(parsed, 'frames'),
+    scene: stringFlag(parsed, 'scene'),
+    format: stringFlag(parsed, 'format'),
+    chunkSize: positiveInt(stringFlag(parsed, 'chunk-size'), '--chunk-size', DEFAULT_CHUNK_SIZE)
+  }
+  return { input, parsed }
+}
+
+export async function submitCommand (args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) { say(SUBMIT_HELP); return 0 }
+  const { input, parsed } = readInput(args)
+  const bootstrap = bootstrapAddrs(listFlag(parsed, 'bootstrap'))
+  const timeoutText = stringFlag(parsed, 'timeout')
+  const timeoutMs = timeoutText === undefined ? undefined : parseDuration(timeoutText, '--timeout')
+  const waitText = stringFlag(parsed, 'worker-wait')
+  const workerWaitMs = waitText === undefined ? undefined : parseDuration(waitText, '--worker-wait')
+  let listen = listenAddrs(listFlag(parsed, 'listen'), '--listen')
+  if (listen.length === 0) {
+    // Workers on this host only need loopback; others need a real address.
+    listen = [allLoopback(bootstrap) ? '/ip4/127.0.0.1/tcp/0' : '/ip4/0.0.0.0/tcp/0']
+  }
+
+  const blender = await findBlender(stringFlag(parsed, 'blender'))
+  const plan = await planJob(input, blender)
+  const { spec } = plan
+  for (const note of plan.notes) say(`note: ${note}`)
+  const frames = spec.chunks.flat()
+  say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${frames.length} in ${spec.chunks.length} chunks), ${spec.settings.format} ${spec.settings.width}x${spec.settings.height}`)
+
+  const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
+  const node = await createSwarmNode({ privateKey: await newPeerKey(), listen, bootstrap, mdns })
+  say(`coordinator ${node.peerId.toString()} listening on ${node.getMultiaddrs().map(String).join(' ')}`)
+  const started = Date.now()
+  const coordinator = new Coordinator({
+    node,
+    job: spec,
+    output: new OutputFolder(plan.outputDir, spec.settings as never),
+    timeoutMs,
+    workerWaitMs,
+    onEvent: printEvent
+  })
+  const stopOnSignal = (): void => {
+    void Promise.resolve(node.stop()).finally(() => process.exit(130))
+  }
+  process.once('SIGINT', stopOnSignal)
+  process.once('SIGTERM', stopOnSignal)
+
+  const outcome = await coordinator.run()
+  // Let the "job finished" gossip leave before the node goes.
+  await new Promise(resolve => setTimeout(resolve, 300))
+  await node.stop()
+  printSummary(outcome, plan.outputDir, Date.now() - started)
+  if (!outcome.succeeded) throw new JobFailedError('')
+  return 0
+}

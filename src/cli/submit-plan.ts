@@ -1,0 +1,109 @@
+/**
+ * Everything `submit` checks before it touches the network, in the order
+ * a user would fix things: the file, the flags, the output folder, then
+ * what Blender says of the scene. Each problem is one UsageError sentence.
+ */
+import { constants } from 'node:fs'
+import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
+import { readBlendHeader } from '../blendfile/header.js'
+import type { BlenderInstall } from '../blender/install.js'
+import { inspectBlend, type BlendInfo, type SceneInfo } from '../blender/scene-info.js'
+import { UsageError } from '../common/errors.js'
+import { atLeastVersion } from '../common/versions.js'
+import { framesFromScene, parseFrameSpec, splitIntoChunks } from '../job/frames.js'
+import { IMAGE_FORMATS, isImageFormat, type ImageFormat } from '../job/naming.js'
+import { jobIdOf, type JobSpec } from '../job/spec.js'
+import { hashFile } from '../net/fetch.js'
+
+export interface SubmitInput {
+  blendPath: string
+  outputDir: string
+  frames?: string
+  scene?: string
+  format?: string
+  chunkSize: number
+}
+
+export interface JobPlan {
+  spec: JobSpec
+  outputDir: string
+  /** Things the user should know that are not errors. */
+  notes: string[]
+}
+
+/** Checks that need no Blender: run first, so mistakes show at once. */
+export async function checkInputs (input: SubmitInput): Promise<{ minBlender: string, frames?: number[] }> {
+  const header = await readBlendHeader(input.blendPath)
+  const frames = input.frames === undefined ? undefined : parseFrameSpec(input.frames)
+  if (input.format !== undefined && !isImageFormat(input.format)) {
+    throw new UsageError(`--format "${input.format}" is not one of ${IMAGE_FORMATS.join(', ')}`)
+  }
+  await checkOutputDir(input.outputDir)
+  return { minBlender: header.versionString, frames }
+}
+
+export async function checkOutputDir (dir: string): Promise<void> {
+  const existing = await stat(dir).catch(() => undefined)
+  if (existing !== undefined && !existing.isDirectory()) {
+    throw new UsageError(`--output "${dir}" is a file, not a folder`)
+  }
+  try {
+    await mkdir(dir, { recursive: true })
+    await access(dir, constants.W_OK)
+    const probe = join(dir, `.blendnet-write-test-${process.pid}`)
+    await writeFile(probe, '')
+    await rm(probe)
+  } catch (err) {
+    throw new UsageError(`--output "${dir}" is not writable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+}
+
+export async function planJob (input: SubmitInput,
+  blender: BlenderInstall): Promise<JobPlan> {
+  const checked = await checkInputs(input)
+  if (!atLeastVersion(blender.version, checked.minBlender)) {
+    throw new UsageError(`"${basename(input.blendPath)}" was saved by Blender ${checked.minBlender} and needs Blender ${checked.minBlender} or newer; this machine's Blender is ${blender.version}, which cannot read it`)
+  }
+  const info = await inspectBlend(blender, input.blendPath)
+  const scene = pickScene(info, input.scene)
+  if (!scene.hasCamera) {
+    throw new UsageError(`scene "${scene.name}" has no camera, so Blender cannot render it ("Cannot render, no camera")`)
+  }
+  const notes: string[] = []
+  const format = pickFormat(scene, input.format, notes)
+  const frames = checked.frames ?? framesFromScene(scene.frameStart, scene.frameEnd, scene.frameStep)
+
+  const blendPath = resolve(input.blendPath)
+  const { size } = await stat(blendPath)
+  const parts: Omit<JobSpec, 'jobId'> = {
+    blend: { path: blendPath, sha256: await hashFile(blendPath), size, name: basename(blendPath) },
+    settings: { scene: scene.name, format, width: scene.width, height: scene.height },
+    minBlender: checked.minBlender,
+    chunks: splitIntoChunks(frames, input.chunkSize)
+  }
+  const outputDir = resolve(input.outputDir)
+  return { spec: { jobId: jobIdOf(parts, outputDir), ...parts }, outputDir, notes }
+}
+
+function pickScene (info: BlendInfo, wanted: string | undefined): SceneInfo {
+  const name = wanted ?? info.activeScene
+  const scene = info.scenes.find(s => s.name === name)
+  if (scene === undefined) {
+    const names = info.scenes.map(s => `"${s.name}"`).join(', ')
+    throw new UsageError(`--scene "${name}" is not in the file; its scenes are ${names}`)
+  }
+  return scene
+}
+
+/** The job's image format: the flag, else the scene's own if it is an
+ * image format, else PNG (movies are rendered as frames, see B28). */
+function pickFormat (scene: SceneInfo, flag: string | undefined,
+  notes: string[]): ImageFormat {
+  if (flag !== undefined && isImageFormat(flag)) return flag
+  if (isImageFormat(scene.fileFormat)) return scene.fileFormat
+  notes.push(scene.isMovie
+    ? `scene "${scene.name}" is set to write a ${scene.fileFormat} movie; blendnet renders PNG frames instead (encode the movie from them)`
+    : `scene "${scene.name}" writes ${scene.fileFormat}, which blendnet does not check; rendering PNG instead (choose with --format)`)
+  return 'PNG'
+}

@@ -1,0 +1,65 @@
+/**
+ * The operator log: one line per event on stderr, findable with grep by
+ * component and by the job, chunk and peer fields every line carries:
+ *
+ *   2026-12-04T16:30:00.123Z info  coordinator granted claim job=3f2a… chunk=4 peer=12D3…
+ *
+ * What the user is told (progress, summaries) goes to stdout instead.
+ * The level comes from BLENDNET_LOG (error, warn, info, debug; default
+ * info) or setLogLevel().
+ */
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
+export type LogFields = Record<string, string | number | boolean | undefined>
+
+const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 }
+
+let threshold: LogLevel = parseLevel(process.env.BLENDNET_LOG) ?? 'info'
+
+function parseLevel (text: string | undefined): LogLevel | undefined {
+  return text !== undefined && text in RANK ? text as LogLevel : undefined
+}
+
+export function setLogLevel (level: LogLevel): void {
+  threshold = level
+}
+
+export interface Logger {
+  error: (message: string, fields?: LogFields) => void
+  warn: (message: string, fields?: LogFields) => void
+  info: (message: string, fields?: LogFields) => void
+  debug: (message: string, fields?: LogFields) => void
+}
+
+function formatFields (fields: LogFields = {}): string {
+  return Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => {
+      const text = String(v)
+      return /[\s"=]/.test(text) ? `${k}=${JSON.stringify(text)}` : `${k}=${text}`
+    })
+    .join(' ')
+}
+
+function write (level: LogLevel, component: string, message: string,
+  fields?: LogFields): void {
+  if (RANK[level] > RANK[threshold]) return
+  const line = [new Date().toISOString(), level.padEnd(5), component,
+    message, formatFields(fields)].filter(s => s !== '').join(' ')
+  process.stderr.write(line + '\n')
+}
+
+export function logger (component: string): Logger {
+  return {
+    error: (m, f) => { write('error', component, m, f) },
+    warn: (m, f) => { write('warn', component, m, f) },
+    info: (m, f) => { write('info', component, m, f) },
+    debug: (m, f) => { write('debug', component, m, f) }
+  }
+}
+
+/** Peer IDs are long; the tail is enough to tell peers apart in a log. */
+export function shortPeer (peer: { toString: () => string }): string {
+  const id = peer.toString()
+  return id.length > 12 ? `…${id.slice(-8)}` : id
+}

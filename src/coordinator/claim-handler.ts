@@ -1,0 +1,97 @@
+/**
+ * The coordinator's side of /blendnet/claim: signed claims, lease
+ * renewals and failure reports from workers, one request per stream.
+ * The peer on the other end of the (noise-authenticated) connection is
+ * the worker; a claim must also carry that peer's signature.
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { CLAIM_MAX_AGE_MS, CLAIM_PROTOCOL } from '../common/constants.js'
+import { messageOf } from '../common/errors.js'
+import { framed, readMessage, writeMessage } from '../net/streams.js'
+import { verifyClaim } from '../net/signing.js'
+import { hex } from '../net/fetch.js'
+import {
+  ClaimReplyCodec, ClaimRequestCodec, type Claim, type ClaimReply,
+  type ChunkFailure, type LeaseRenewal
+} from '../net/wire.js'
+import type { CoordinatorContext } from './context.js'
+import { atLeastVersion } from '../common/versions.js'
+
+const OK_EMPTY: ClaimReply = { ok: true, reason: '', leaseMs: 0, frames: [] }
+
+export async function registerClaimHandler (ctx: CoordinatorContext): Promise<void> {
+  await ctx.node.handle(CLAIM_PROTOCOL, (stream, connection) => {
+    handle(ctx, stream, connection).catch((err) => {
+      ctx.reject(connection.remotePeer.toString(), 'malformed-claim', messageOf(err))
+      stream.abort(err as Error)
+    })
+  })
+}
+
+async function handle (ctx: CoordinatorContext, stream: Stream,
+  connection: Connection): Promise<void> {
+  const lp = framed(stream)
+  const req = await readMessage(lp, ClaimRequestCodec)
+  const worker = connection.remotePeer.toString()
+  let reply: ClaimReply
+  if ('claim' in req) {
+    reply = await onClaim(ctx, req.claim, connection)
+  } else if ('renewal' in req) {
+    reply = onRenewal(ctx, req.renewal, worker)
+  } else {
+    reply = onFailure(ctx, req.failure, worker)
+  }
+  await writeMessage(lp, ClaimReplyCodec, reply)
+  await stream.close()
+}
+
+function refuse (ctx: CoordinatorContext, worker: string, kind: string,
+  reason: string): ClaimReply {
+  ctx.reject(worker, kind, reason)
+  return { ok: false, reason, leaseMs: 0, frames: [] }
+}
+
+async function onClaim (ctx: CoordinatorContext, claim: Claim,
+  connection: Connection): Promise<ClaimReply> {
+  const worker = connection.remotePeer.toString()
+  const { job, state } = ctx
+  if (claim.jobId !== job.jobId) return refuse(ctx, worker, 'unknown-job', `unknown job ${claim.jobId}`)
+  if (!await verifyClaim(connection.remotePeer, claim)) {
+    return refuse(ctx, worker, 'bad-signature', 'claim signature does not verify')
+  }
+  const nonce = hex(claim.nonce)
+  if (ctx.seenNonces.has(nonce)) return refuse(ctx, worker, 'replayed-claim', 'claim was already used')
+  if (Math.abs(Date.now() - claim.issuedAtMs) > CLAIM_MAX_AGE_MS) {
+    return refuse(ctx, worker, 'stale-claim', 'claim is too old or from the future')
+  }
+  ctx.seenNonces.add(nonce)
+  if (!atLeastVersion(claim.blenderVersion, job.minBlender)) {
+    return { ok: false, reason: `needs Blender ${job.minBlender}`, leaseMs: 0, frames: [] }
+  }
+
+  ctx.markPresent(worker, claim.blenderVersion)
+  const grant = state.grant(claim.chunkId, worker, Date.now())
+  if (!grant.ok) return { ok: false, reason: grant.reason, leaseMs: 0, frames: [] }
+  ctx.onGranted(claim.chunkId, worker, grant.frames)
+  return { ok: true, reason: '', leaseMs: ctx.leaseMs, frames: grant.frames }
+}
+
+function onRenewal (ctx: CoordinatorContext, renewal: LeaseRenewal,
+  worker: string): ClaimReply {
+  if (renewal.jobId !== ctx.job.jobId) return refuse(ctx, worker, 'unknown-job', 'unknown job')
+  const renewed = ctx.state.renew(renewal.chunkId, worker, Date.now())
+  if (!renewed.ok) return { ok: false, reason: renewed.reason, leaseMs: 0, frames: [] }
+  return { ok: true, reason: '', leaseMs: ctx.leaseMs, frames: renewed.frames }
+}
+
+function onFailure (ctx: CoordinatorContext, failure: ChunkFailure,
+  worker: string): ClaimReply {
+  if (failure.jobId !== ctx.job.jobId) return refuse(ctx, worker, 'unknown-job', 'unknown job')
+  const chunk = ctx.state.fail(failure.chunkId, worker, failure.reason,
+    failure.logTail, ctx.presentWorkers())
+  if (chunk === undefined) {
+    return refuse(ctx, worker, 'not-lease-holder', `worker does not hold chunk ${failure.chunkId}`)
+  }
+  ctx.onChunkFailed(chunk.id, worker, failure.reason, chunk.status === 'failed')
+  return OK_EMPTY
+}

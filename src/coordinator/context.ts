@@ -1,0 +1,22 @@
+import type { JobSpec } from '../job/spec.js'
+import type { SwarmNode } from '../net/node.js'
+import type { JobState } from './job-state.js'
+import type { OutputFolder } from './output.js'
+
+/** What the protocol handlers of one job share with its coordinator. */
+export interface CoordinatorContext {
+  node: SwarmNode
+  job: JobSpec
+  state: JobState
+  output: OutputFolder
+  leaseMs: number
+  seenNonces: Set<string>
+  presentWorkers: () => ReadonlySet<string>
+  markPresent: (worker: string, blenderVersion: string) => void
+  /** Counts and logs a message refused as malformed or hostile. */
+  reject: (peer: string, kind: string, reason: string) => void
+  onGranted: (chunk: number, worker: string, frames: number[]) => void
+  onFrameDone: (chunk: number, frame: number, worker: string, path: string) => void
+  onFrameRejected: (frame: number, worker: string, reason: string) => void
+  onChunkFailed: (chunk: number, worker: string, reason: string, final: boolean) => void
+}

@@ -1,0 +1,286 @@
+/**
+ * The coordinator: the `submit` process's side of one job. It announces
+ * the job's open chunks on the jobs topic, grants claims, serves the scene,
+ * accepts verified frames into the output folder, and reopens chunks whose
+ * lease lapsed. `run()` resolves when every chunk is done or has failed.
+ */
+import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import {
+  ANNOUNCE_INTERVAL_MS, CLAIM_PROTOCOL, DEFAULT_WORKER_WAIT_MS, JOBS_TOPIC, LEASE_MS,
+  MAX_ANNOUNCED_OFFERS, PRESENCE_TIMEOUT_MS, RESULT_PROTOCOL
+} from '../common/constants.js'
+import { logger } from '../common/log.js'
+import type { JobSpec } from '../job/spec.js'
+import { BlobServer } from '../net/fetch.js'
+import { validateSwarmMessage } from '../net/gossip.js'
+import type { SwarmNode } from '../net/node.js'
+import { decodeSwarmMessage, encodeSwarmMessage, type SwarmMessage } from '../net/wire.js'
+import { registerClaimHandler } from './claim-handler.js'
+import type { CoordinatorContext } from './context.js'
+import type { FailedFrame, JobEvent, JobOutcome } from './events.js'
+import { JobState } from './job-state.js'
+import type { OutputFolder } from './output.js'
+import { registerResultHandler } from './result-handler.js'
+
+const log = logger('coordinator')
+
+export interface CoordinatorOptions {
+  node: SwarmNode
+  job: JobSpec
+  output: OutputFolder
+  leaseMs?: number
+  /** Give up when no worker has shown up for this long. */
+  workerWaitMs?: number
+  /** Give up on the frames still missing after this long. */
+  timeoutMs?: number
+  onEvent?: (event: JobEvent) => void
+}
+
+/** How often leases and presence are checked. */
+const TICK_MS = 500
+
+/** While no worker is present, say so after 3 s and then every 10 s. */
+const FIRST_WAITING_NOTICE_MS = 3000
+const WAITING_NOTICE_MS = 10_000
+
+export class Coordinator {
+  private readonly ctx: CoordinatorContext
+  private readonly present = new Map<string, number>()
+  private readonly rejected: Record<string, number> = {}
+  private readonly blobs: BlobServer
+  private readonly started = Date.now()
+  private lastWorkerSeen = Date.now()
+  private lastWaitingNotice = Date.now() - WAITING_NOTICE_MS + FIRST_WAITING_NOTICE_MS
+  private timers: NodeJS.Timeout[] = []
+  private announceSoon?: NodeJS.Timeout
+  private finish?: (outcome: JobOutcome) => void
+  private stopReason?: string
+
+  constructor (private readonly opts: CoordinatorOptions) {
+    const leaseMs = opts.leaseMs ?? LEASE_MS
+    this.blobs = new BlobServer(opts.node)
+    this.ctx = {
+      node: opts.node,
+      job: opts.job,
+      state: new JobState(opts.job.chunks, { leaseMs }),
+      output: opts.output,
+      leaseMs,
+      seenNonces: new Set(),
+      presentWorkers: () => new Set(this.present.keys()),
+      markPresent: (worker, version) => { this.markPresent(worker, version) },
+      reject: (peer, kind, reason) => { this.reject(peer, kind, reason) },
+      onGranted: (chunk, worker, frames) => { this.onGranted(chunk, worker, frames) },
+      onFrameDone: (chunk, frame, worker, path) => { this.onFrameDone(chunk, frame, worker, path) },
+      onFrameRejected: (frame, worker, reason) => {
+        this.emit({ type: 'frame-rejected', frame, worker, reason })
+      },
+      onChunkFailed: (chunk, worker, reason, final) => {
+        this.onChunkFailed(chunk, worker, reason, final)
+      }
+    }
+  }
+
+  get jobId (): string {
+    return this.opts.job.jobId
+  }
+
+  /** Runs the job to its end. */
+  async run (): Promise<JobOutcome> {
+    const outcome = new Promise<JobOutcome>((resolve) => { this.finish = resolve })
+    await this.start()
+    try {
+      return await outcome
+    } finally {
+      await this.stop()
+    }
+  }
+
+  private async start (): Promise<void> {
+    const { node, job } = this.opts
+    this.blobs.add(job.blend.sha256, job.blend.path)
+    await this.blobs.start()
+    await registerClaimHandler(this.ctx)
+    await registerResultHandler(this.ctx)
+
+    const pubsub = node.services.pubsub
+    pubsub.topicValidators.set(JOBS_TOPIC, (peer, msg) => this.validate(peer.toString(), msg))
+    pubsub.addEventListener('message', (evt) => { this.onGossip(evt.detail) })
+    // A new subscriber learns of the job at once, not at the next beat.
+    pubsub.addEventListener('subscription-change', () => { this.scheduleAnnounce() })
+    pubsub.subscribe(JOBS_TOPIC)
+
+    log.info('job started', {
+      job: job.jobId, chunks: job.chunks.length, scene: job.settings.scene
+    })
+    this.announce()
+    this.timers.push(setInterval(() => { this.announce() }, ANNOUNCE_INTERVAL_MS))
+    this.timers.push(setInterval(() => { this.tick() }, TICK_MS))
+    if (this.ctx.state.isFinished()) this.complete()
+  }
+
+  private async stop (): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer)
+    clearTimeout(this.announceSoon)
+    this.publish({ finished: { jobId: this.jobId, succeeded: this.ctx.state.succeeded() } })
+    await this.blobs.stop()
+    await this.opts.node.unhandle([CLAIM_PROTOCOL, RESULT_PROTOCOL])
+  }
+
+  private emit (event: JobEvent): void {
+    this.opts.onEvent?.(event)
+  }
+
+  // ------------------------------------------------------------ gossip --
+
+  private validate (peer: string, msg: Message): TopicValidatorResult {
+    return validateSwarmMessage(msg, (reason) => {
+      this.reject(peer, 'malformed-gossip', reason)
+    })
+  }
+
+  private onGossip (msg: Message): void {
+    if (msg.topic !== JOBS_TOPIC || msg.type !== 'signed') return
+    const decoded = decodeSwarmMessage(msg.data)
+    if (decoded !== undefined && 'worker' in decoded) {
+      this.markPresent(msg.from.toString(), decoded.worker.blenderVersion)
+    }
+  }
+
+  private publish (message: SwarmMessage): void {
+    this.opts.node.services.pubsub.publish(JOBS_TOPIC, encodeSwarmMessage(message))
+      .catch((err: Error) => { log.debug('publish failed', { job: this.jobId, err: err.message }) })
+  }
+
+  /** Announce now and again in a moment: coalesces bursts of changes. */
+  private scheduleAnnounce (): void {
+    if (this.announceSoon !== undefined) return
+    this.announceSoon = setTimeout(() => {
+      this.announceSoon = undefined
+      this.announce()
+    }, 20)
+  }
+
+  private announce (): void {
+    const { job, state } = this.ctx
+    if (state.isFinished()) return
+    const open = state.openChunks()
+    this.publish({
+      job: {
+        jobId: job.jobId,
+        blend: { sha256: job.blend.sha256, size: job.blend.size, name: job.blend.name },
+        settings: job.settings,
+        minBlender: job.minBlender,
+        openChunks: open.slice(0, MAX_ANNOUNCED_OFFERS).map(c => ({
+          id: c.id, frames: state.remaining(c)
+        })),
+        openCount: open.length,
+        coordinatorAddrs: this.opts.node.getMultiaddrs().map(a => a.bytes),
+        leaseMs: this.ctx.leaseMs
+      }
+    })
+  }
+
+  // ----------------------------------------------------------- workers --
+
+  private markPresent (worker: string, blenderVersion: string): void {
+    if (!this.present.has(worker)) {
+      log.info('worker joined', { job: this.jobId, peer: worker, blender: blenderVersion })
+      this.emit({ type: 'worker-joined', worker, blenderVersion })
+    }
+    this.present.set(worker, Date.now())
+    this.lastWorkerSeen = Date.now()
+  }
+
+  private reject (peer: string, kind: string, reason: string): void {
+    this.rejected[kind] = (this.rejected[kind] ?? 0) + 1
+    log.warn('rejected message', { job: this.jobId, peer, kind, reason })
+    this.emit({ type: 'message-rejected', peer, reason: `${kind}: ${reason}` })
+  }
+
+  private onGranted (chunk: number, worker: string, frames: number[]): void {
+    log.info('granted claim', { job: this.jobId, chunk, peer: worker, frames: frames.join(',') })
+    this.emit({ type: 'chunk-granted', chunk, worker, frames })
+    this.publish({ granted: { jobId: this.jobId, chunkId: chunk, worker } })
+    this.scheduleAnnounce()
+  }
+
+  private onFrameDone (chunk: number, frame: number, worker: string, path: string): void {
+    this.ctx.state.frameDone(chunk, frame)
+    const { done, total } = this.ctx.state.counts()
+    log.info('frame written', { job: this.jobId, chunk, frame, peer: worker, path })
+    this.emit({ type: 'frame-done', frame, worker, path, done, total })
+    if (this.ctx.state.isFinished()) this.complete()
+  }
+
+  private onChunkFailed (chunk: number, worker: string, reason: string, final: boolean): void {
+    log.warn('chunk failed', { job: this.jobId, chunk, peer: worker, reason, final })
+    this.emit({ type: 'chunk-failed', chunk, worker, reason, final })
+    this.scheduleAnnounce()
+    if (this.ctx.state.isFinished()) this.complete()
+  }
+
+  // -------------------------------------------------------------- time --
+
+  private tick (): void {
+    const now = Date.now()
+    const { state } = this.ctx
+    for (const [worker, seen] of this.present) {
+      if (now - seen > PRESENCE_TIMEOUT_MS) this.present.delete(worker)
+    }
+    for (const chunk of state.chunks.filter(c => c.status === 'leased')) {
+      if (chunk.lease === undefined || chunk.lease.expiresAt > now) continue
+      log.warn('lease expired', { job: this.jobId, chunk: chunk.id, peer: chunk.lease.worker })
+      this.emit({ type: 'lease-expired', chunk: chunk.id, worker: chunk.lease.worker })
+    }
+    if (state.expireLeases(now).length > 0) this.scheduleAnnounce()
+    for (const chunk of state.failUnclaimable(this.ctx.presentWorkers())) {
+      log.warn('chunk failed: no worker left to try it', { job: this.jobId, chunk: chunk.id })
+    }
+    this.checkLimits(now)
+    if (state.isFinished()) this.complete()
+  }
+
+  private checkLimits (now: number): void {
+    const waitMs = this.opts.workerWaitMs ?? DEFAULT_WORKER_WAIT_MS
+    if (this.present.size === 0 && now - this.lastWorkerSeen > waitMs) {
+      this.stopReason = 'no worker joined the swarm in time'
+      this.complete()
+    } else if (this.present.size === 0 && now - this.lastWaitingNotice >= WAITING_NOTICE_MS) {
+      this.lastWaitingNotice = now
+      this.emit({ type: 'waiting-for-workers', waitedMs: now - this.lastWorkerSeen })
+    }
+    const timeoutMs = this.opts.timeoutMs
+    if (timeoutMs !== undefined && now - this.started > timeoutMs) {
+      this.stopReason = 'the job timed out'
+      this.complete()
+    }
+  }
+
+  private complete (): void {
+    const finish = this.finish
+    if (finish === undefined) return
+    this.finish = undefined
+    finish(this.outcome())
+  }
+
+  private outcome (): JobOutcome {
+    const { state } = this.ctx
+    const failedFrames: FailedFrame[] = []
+    for (const chunk of state.chunks) {
+      if (chunk.status === 'done') continue
+      const last = chunk.failures.at(-1)
+      const reason = chunk.status === 'failed' && last !== undefined
+        ? last.reason
+        : this.stopReason ?? 'not rendered'
+      for (const frame of state.remaining(chunk)) failedFrames.push({ frame, reason })
+    }
+    const { total, done } = state.counts()
+    return {
+      succeeded: failedFrames.length === 0,
+      total,
+      done,
+      failedFrames: failedFrames.sort((a, b) => a.frame - b.frame),
+      rejected: { ...this.rejected }
+    }
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * What happens during a job, as typed events. The CLI's progress lines
+ * read these; so will a JSON output and a dashboard.
+ */
+export type JobEvent =
+  | { type: 'waiting-for-workers', waitedMs: number }
+  | { type: 'worker-joined', worker: string, blenderVersion: string }
+  | { type: 'chunk-granted', chunk: number, worker: string, frames: number[] }
+  | { type: 'frame-done', frame: number, worker: string, path: string, done: number, total: number }
+  | { type: 'frame-rejected', frame: number, worker: string, reason: string }
+  | { type: 'chunk-failed', chunk: number, worker: string, reason: string, final: boolean }
+  | { type: 'lease-expired', chunk: number, worker: string }
+  | { type: 'message-rejected', peer: string, reason: string }
+
+export interface FailedFrame {
+  frame: number
+  reason: string
+}
+
+export interface JobOutcome {
+  succeeded: boolean
+  total: number
+  done: number
+  failedFrames: FailedFrame[]
+  /** Hostile or malformed messages refused during the job, by kind. */
+  rejected: Record<string, number>
+}

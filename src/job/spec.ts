@@ -1,0 +1,23 @@
+/**
+ * What a job is, as the coordinator holds it: the scene file by content
+ * hash, how to render it, and the frames cut into chunks.
+ */
+import { createHash } from 'node:crypto'
+import type { RenderSettings } from '../net/wire.js'
+
+export interface JobSpec {
+  /** Derived from everything below, so the same submit is the same job. */
+  jobId: string
+  blend: { path: string, sha256: Uint8Array, size: number, name: string }
+  settings: RenderSettings
+  /** The oldest Blender that can read the file, "major.minor". */
+  minBlender: string
+  chunks: number[][]
+}
+
+export function jobIdOf (parts: Omit<JobSpec, 'jobId'>, outputDir: string): string {
+  const hash = createHash('sha256')
+  hash.update(parts.blend.sha256)
+  hash.update(JSON.stringify([parts.settings, parts.chunks, outputDir]))
+  return hash.digest('hex').slice(0, 16)
+}

@@ -1,0 +1,203 @@
+/**
+ * Encoding and decoding of every wire message (proto/blendnet.proto),
+ * through protobufjs. Decoding is the trust boundary: sizes are checked
+ * before parsing, and every decoded message is checked for the fields the
+ * protocol needs, so the rest of the code handles only well-formed values.
+ */
+import protobuf from 'protobufjs'
+import {
+  MAX_CONTROL_MESSAGE_BYTES, MAX_GOSSIP_MESSAGE_BYTES, PROTOCOL_VERSION
+} from '../common/constants.js'
+import { WireError } from '../common/errors.js'
+import { packagePath } from '../common/paths.js'
+
+export interface BlobRef { sha256: Uint8Array, size: number, name: string }
+export interface RenderSettings {
+  scene: string
+  format: string
+  width: number
+  height: number
+}
+export interface ChunkOffer { id: number, frames: number[] }
+export interface JobAnnouncement {
+  jobId: string
+  blend: BlobRef
+  settings: RenderSettings
+  minBlender: string
+  openChunks: ChunkOffer[]
+  openCount: number
+  coordinatorAddrs: Uint8Array[]
+  leaseMs: number
+}
+export interface ChunkGranted { jobId: string, chunkId: number, worker: string }
+export interface JobFinished { jobId: string, succeeded: boolean }
+export interface WorkerPresence { blenderVersion: string, idle: boolean }
+
+export type SwarmMessage =
+  | { job: JobAnnouncement }
+  | { granted: ChunkGranted }
+  | { finished: JobFinished }
+  | { worker: WorkerPresence }
+
+export interface Claim {
+  jobId: string
+  chunkId: number
+  nonce: Uint8Array
+  issuedAtMs: number
+  blenderVersion: string
+  signature: Uint8Array
+}
+export interface LeaseRenewal { jobId: string, chunkId: number }
+export interface ChunkFailure {
+  jobId: string
+  chunkId: number
+  reason: string
+  logTail: string[]
+}
+export type ClaimRequest =
+  | { claim: Claim }
+  | { renewal: LeaseRenewal }
+  | { failure: ChunkFailure }
+export interface ClaimReply {
+  ok: boolean
+  reason: string
+  leaseMs: number
+  frames: number[]
+}
+export interface FetchRequest { sha256: Uint8Array, offset: number }
+export interface FetchReply { ok: boolean, reason: string, size: number }
+export interface FrameResult {
+  jobId: string
+  chunkId: number
+  frame: number
+  size: number
+  sha256: Uint8Array
+}
+export interface ResultReply { accepted: boolean, reason: string }
+
+const root = protobuf.loadSync(packagePath('proto', 'blendnet.proto'))
+
+const TO_OBJECT: protobuf.IConversionOptions = {
+  longs: Number, bytes: Uint8Array, defaults: true, arrays: true
+}
+
+/** A typed codec for one message type of the schema. */
+export interface Codec<T> {
+  encode: (value: T) => Uint8Array
+  decode: (bytes: Uint8Array | { subarray: () => Uint8Array }) => T
+}
+
+function codec<T> (name: string, maxBytes: number,
+  check: (value: T) => void = () => {}): Codec<T> {
+  const type = root.lookupType(`blendnet.v1.${name}`)
+  return {
+    encode: (value) => type.encode(type.fromObject(value as object)).finish(),
+    decode: (input) => {
+      const bytes = input instanceof Uint8Array ? input : input.subarray()
+      if (bytes.byteLength > maxBytes) {
+        throw new WireError(`${name} of ${bytes.byteLength} bytes exceeds ${maxBytes}`)
+      }
+      let value: T
+      try {
+        value = type.toObject(type.decode(bytes), TO_OBJECT) as T
+      } catch (err) {
+        throw new WireError(`malformed ${name}`, { cause: err })
+      }
+      check(value)
+      return value
+    }
+  }
+}
+
+function require (condition: boolean, what: string): void {
+  if (!condition) throw new WireError(what)
+}
+
+const MAX_ID = 128
+const MAX_TEXT = 4096
+
+function checkId (id: string, what: string): void {
+  require(id.length > 0 && id.length <= MAX_ID, `${what} is empty or too long`)
+}
+
+function checkHash (hash: Uint8Array, what: string): void {
+  require(hash.byteLength === 32, `${what} is not a SHA-256 hash`)
+}
+
+function checkSwarm (msg: Record<string, unknown>): void {
+  require(msg.version !== undefined, 'SwarmMessage without version')
+  const job = msg.job as JobAnnouncement | undefined
+  if (job !== undefined) {
+    checkId(job.jobId, 'job id')
+    require(job.blend !== undefined && job.blend !== null, 'job without blend')
+    checkHash(job.blend.sha256, 'blend hash')
+    require(job.settings !== undefined && job.settings !== null, 'job without settings')
+    require(job.settings.width > 0 && job.settings.height > 0, 'job without frame size')
+  }
+  const granted = msg.granted as ChunkGranted | undefined
+  if (granted !== undefined) checkId(granted.jobId, 'job id')
+  const finished = msg.finished as JobFinished | undefined
+  if (finished !== undefined) checkId(finished.jobId, 'job id')
+}
+
+const swarmCodec = codec<Record<string, unknown>>(
+  'SwarmMessage', MAX_GOSSIP_MESSAGE_BYTES, checkSwarm)
+
+/** A gossip message, or undefined when it is of another version. */
+export function decodeSwarmMessage (bytes: Uint8Array): SwarmMessage | undefined {
+  const msg = swarmCodec.decode(bytes)
+  if (msg.version !== PROTOCOL_VERSION) return undefined
+  for (const key of ['job', 'granted', 'finished', 'worker']) {
+    if (msg[key] !== undefined && msg[key] !== null) {
+      return { [key]: msg[key] } as unknown as SwarmMessage
+    }
+  }
+  throw new WireError('SwarmMessage without a body')
+}
+
+export function encodeSwarmMessage (msg: SwarmMessage): Uint8Array {
+  return swarmCodec.encode({ version: PROTOCOL_VERSION, ...msg })
+}
+
+function oneOf<T> (msg: Record<string, unknown>, keys: string[],
+  what: string): T {
+  const present = keys.filter(k => msg[k] !== undefined && msg[k] !== null)
+  require(present.length === 1, `${what} must carry exactly one request`)
+  return { [present[0]]: msg[present[0]] } as T
+}
+
+function checkClaimRequest (msg: Record<string, unknown>): void {
+  const req = oneOf<ClaimRequest>(msg, ['claim', 'renewal', 'failure'], 'ClaimRequest')
+  if ('claim' in req) {
+    checkId(req.claim.jobId, 'job id')
+    require(req.claim.nonce.byteLength >= 8 && req.claim.nonce.byteLength <= 64,
+      'claim nonce must be 8 to 64 bytes')
+    require(req.claim.signature.byteLength > 0, 'claim is not signed')
+  } else if ('renewal' in req) {
+    checkId(req.renewal.jobId, 'job id')
+  } else {
+    checkId(req.failure.jobId, 'job id')
+    require(req.failure.reason.length <= MAX_TEXT, 'failure reason too long')
+  }
+}
+
+const claimRequestCodec = codec<Record<string, unknown>>(
+  'ClaimRequest', MAX_CONTROL_MESSAGE_BYTES, checkClaimRequest)
+
+export const ClaimRequestCodec: Codec<ClaimRequest> = {
+  encode: (req) => claimRequestCodec.encode(req),
+  decode: (bytes) => oneOf<ClaimRequest>(claimRequestCodec.decode(bytes),
+    ['claim', 'renewal', 'failure'], 'ClaimRequest')
+}
+
+export const ClaimCodec = codec<Claim>('Claim', MAX_CONTROL_MESSAGE_BYTES)
+export const ClaimReplyCodec = codec<ClaimReply>('ClaimReply', MAX_CONTROL_MESSAGE_BYTES)
+export const FetchRequestCodec = codec<FetchRequest>(
+  'FetchRequest', MAX_CONTROL_MESSAGE_BYTES, (r) => { checkHash(r.sha256, 'fetch hash') })
+export const FetchReplyCodec = codec<FetchReply>('FetchReply', MAX_CONTROL_MESSAGE_BYTES)
+export const FrameResultCodec = codec<FrameResult>(
+  'FrameResult', MAX_CONTROL_MESSAGE_BYTES, (r) => {
+    checkId(r.jobId, 'job id')
+    checkHash(r.sha256, 'frame hash')
+  })
+export const ResultReplyCodec = codec<ResultReply>('ResultReply', MAX_CONTROL_MESSAGE_BYTES)

@@ -1,0 +1,63 @@
+/**
+ * A worker's requests to a job's coordinator: claim a chunk, renew its
+ * lease, report a failure, push a rendered frame. One stream each.
+ */
+import { stat } from 'node:fs/promises'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../common/constants.js'
+import { hashFile } from '../net/fetch.js'
+import type { SwarmNode } from '../net/node.js'
+import { signClaim } from '../net/signing.js'
+import { framed, readMessage, sendFile, writeMessage } from '../net/streams.js'
+import {
+  ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
+  type ClaimReply, type ClaimRequest, type ResultReply
+} from '../net/wire.js'
+
+export class CoordinatorClient {
+  constructor (
+    private readonly node: SwarmNode,
+    private readonly key: PrivateKey,
+    readonly coordinator: PeerId,
+    readonly jobId: string
+  ) {}
+
+  async claim (chunkId: number, blenderVersion: string): Promise<ClaimReply> {
+    const claim = await signClaim(this.key, { jobId: this.jobId, chunkId, blenderVersion })
+    return this.request({ claim })
+  }
+
+  async renew (chunkId: number): Promise<ClaimReply> {
+    return this.request({ renewal: { jobId: this.jobId, chunkId } })
+  }
+
+  async reportFailure (chunkId: number, reason: string,
+    logTail: string[]): Promise<ClaimReply> {
+    return this.request({ failure: { jobId: this.jobId, chunkId, reason, logTail } })
+  }
+
+  async pushFrame (chunkId: number, frame: number, path: string): Promise<ResultReply> {
+    const { size } = await stat(path)
+    const sha256 = await hashFile(path)
+    const stream = await this.node.dialProtocol(this.coordinator, RESULT_PROTOCOL)
+    const lp = framed(stream)
+    await writeMessage(lp, FrameResultCodec, { jobId: this.jobId, chunkId, frame, size, sha256 })
+    // The coordinator may refuse on the header alone and stop reading:
+    // its reply then explains the failed send.
+    const sent = await sendFile(stream, path).then(() => undefined, (err: Error) => err)
+    const reply = await readMessage(lp, ResultReplyCodec).catch((err: Error) => {
+      throw sent ?? err
+    })
+    await stream.close().catch(() => {})
+    return reply
+  }
+
+  private async request (req: ClaimRequest): Promise<ClaimReply> {
+    const stream = await this.node.dialProtocol(this.coordinator, CLAIM_PROTOCOL)
+    const lp = framed(stream)
+    await writeMessage(lp, ClaimRequestCodec, req)
+    const reply = await readMessage(lp, ClaimReplyCodec)
+    await stream.close().catch(() => {})
+    return reply
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * What a worker knows of one job: the coordinator's latest announcement,
+ * the chunks granted to others since, and the chunks it was refused.
+ * Gossip is only a hint; the coordinator's reply to a claim is the truth.
+ */
+import type { PeerId } from '@libp2p/interface'
+import type { ChunkGranted, ChunkOffer, JobAnnouncement } from '../net/wire.js'
+
+export type Offer = ChunkOffer
+
+/** Claim among the first few open chunks, at random, so that workers
+ * claiming at the same moment rarely collide, and early frames go first. */
+const PICK_WINDOW = 4
+
+export class KnownJob {
+  /** Why this worker will not take the job at all, if it won't. */
+  ineligible?: string
+  private readonly taken = new Set<number>()
+  private readonly refusedHere = new Set<number>()
+
+  constructor (readonly coordinator: PeerId, public announcement: JobAnnouncement) {}
+
+  /** A fresh announcement supersedes what gossip said since the last. */
+  update (announcement: JobAnnouncement): void {
+    this.announcement = announcement
+    this.taken.clear()
+    this.refusedHere.clear()
+  }
+
+  takenBy (granted: ChunkGranted): void {
+    this.taken.add(granted.chunkId)
+  }
+
+  refused (chunkId: number): void {
+    this.refusedHere.add(chunkId)
+  }
+
+  nextOffer (): Offer | undefined {
+    const open = this.announcement.openChunks.filter(c =>
+      !this.taken.has(c.id) && !this.refusedHere.has(c.id) && c.frames.length > 0)
+    if (open.length === 0) return undefined
+    return open[Math.floor(Math.random() * Math.min(PICK_WINDOW, open.length))]
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * A worker's work dir:
+ *
+ *   peer.key                  the worker's libp2p key (mode 0600)
+ *   worker.lock               PID of the worker using this dir
+ *   blobs/<sha256>.blend      scenes by content hash, shared across jobs
+ *   jobs/<job>/chunk-<id>-<n> one Blender run: its frames and blender.log
+ *
+ * One worker per work dir: two would share a peer ID and a cache.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { UsageError } from '../common/errors.js'
+
+export class WorkDir {
+  private attempts = 0
+
+  private constructor (readonly root: string) {}
+
+  static async open (root: string): Promise<WorkDir> {
+    try {
+      await mkdir(join(root, 'blobs'), { recursive: true })
+      await mkdir(join(root, 'jobs'), { recursive: true })
+    } catch (err) {
+      throw new UsageError(`cannot use --work-dir ${root}: ${(err as Error).message}`)
+    }
+    const dir = new WorkDir(root)
+    await dir.lock()
+    return dir
+  }
+
+  get keyPath (): string {
+    return join(this.root, 'peer.key')
+  }
+
+  blobPath (sha256Hex: string): string {
+    return join(this.root, 'blobs', `${sha256Hex}.blend`)
+  }
+
+  jobDir (jobId: string): string {
+    return join(this.root, 'jobs', jobId)
+  }
+
+  /** A fresh folder name for one Blender run of a chunk. */
+  chunkDir (jobId: string, chunkId: number): string {
+    this.attempts++
+    return join(this.jobDir(jobId), `chunk-${chunkId}-${this.attempts}`)
+  }
+
+  async removeJob (jobId: string): Promise<void> {
+    await rm(this.jobDir(jobId), { recursive: true, force: true })
+  }
+
+  /** Everything but the key: what an ephemeral worker leaves behind. */
+  async removeWorkFiles (): Promise<void> {
+    await rm(join(this.root, 'jobs'), { recursive: true, force: true })
+    await rm(join(this.root, 'blobs'), { recursive: true, force: true })
+  }
+
+  async release (): Promise<void> {
+    await rm(join(this.root, 'worker.lock'), { force: true })
+  }
+
+  private async lock (): Promise<void> {
+    const path = join(this.root, 'worker.lock')
+    try {
+      const pid = Number(await readFile(path, 'utf8'))
+      if (pid !== process.pid && isAlive(pid)) {
+        throw new UsageError(`--work-dir ${this.root} is in use by worker process ${pid}; give each worker its own --work-dir`)
+      }
+    } catch (err) {
+      if (err instanceof UsageError) throw err
+    }
+    await writeFile(path, String(process.pid))
+  }
+}
+
+function isAlive (pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * The worker: listens on the jobs topic, claims an open chunk whenever it
+ * is idle, fetches the scene (cached by hash), renders the chunk with
+ * Blender, pushes every frame to the coordinator and starts over. It holds
+ * one chunk at a time and renews its lease while it works on it.
+ */
+import { rm } from 'node:fs/promises'
+import { access } from 'node:fs/promises'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Message } from '@libp2p/gossipsub'
+import type { PrivateKey } from '@libp2p/interface'
+import { ChunkRenderError } from '../blender/errors.js'
+import type { ChunkRenderer } from '../blender/driver.js'
+import { JOBS_TOPIC, PRESENCE_INTERVAL_MS } from '../common/constants.js'
+import { messageOf } from '../common/errors.js'
+import { logger } from '../common/log.js'
+import { atLeastVersion } from '../common/versions.js'
+import { isImageFormat } from '../job/naming.js'
+import { fetchBlob, hex } from '../net/fetch.js'
+import { validateSwarmMessage } from '../net/gossip.js'
+import type { SwarmNode } from '../net/node.js'
+import { decodeSwarmMessage, encodeSwarmMessage, type SwarmMessage } from '../net/wire.js'
+import { CoordinatorClient } from './coordinator-client.js'
+import { KnownJob, type Offer } from './known-job.js'
+import { LeaseKeeper } from './lease-keeper.js'
+import type { WorkDir } from './work-dir.js'
+
+const log = logger('worker')
+
+export interface WorkerOptions {
+  node: SwarmNode
+  key: PrivateKey
+  renderer: ChunkRenderer
+  blenderVersion: string
+  workDir: WorkDir
+  /** Leave once the first job this worker joined has finished. */
+  once?: boolean
+}
+
+export class Worker {
+  private readonly jobs = new Map<string, KnownJob>()
+  private readonly fetches = new Map<string, Promise<string>>()
+  private busy = false
+  private stopping = false
+  private joined?: string
+  private presenceTimer?: NodeJS.Timeout
+  private current?: AbortController
+  private resolveDone?: () => void
+  /** Resolves when a `--once` worker has finished its job. */
+  readonly done: Promise<void>
+
+  constructor (private readonly opts: WorkerOptions) {
+    this.done = new Promise((resolve) => { this.resolveDone = resolve })
+  }
+
+  async start (): Promise<void> {
+    const pubsub = this.opts.node.services.pubsub
+    pubsub.topicValidators.set(JOBS_TOPIC, (peer, msg) =>
+      validateSwarmMessage(msg, (reason) => {
+        log.warn('rejected gossip', { peer: peer.toString(), reason })
+      }))
+    pubsub.addEventListener('message', (evt) => { this.onGossip(evt.detail) })
+    pubsub.subscribe(JOBS_TOPIC)
+    this.presenceTimer = setInterval(() => { this.announcePresence() }, PRESENCE_INTERVAL_MS)
+    this.announcePresence()
+  }
+
+  /** Stops taking work; the chunk in progress is abandoned to its lease. */
+  async stop (): Promise<void> {
+    this.stopping = true
+    clearInterval(this.presenceTimer)
+    this.current?.abort()
+    this.resolveDone?.()
+  }
+
+  private announcePresence (): void {
+    this.publish({ worker: { blenderVersion: this.opts.blenderVersion, idle: !this.busy } })
+  }
+
+  private publish (message: SwarmMessage): void {
+    this.opts.node.services.pubsub.publish(JOBS_TOPIC, encodeSwarmMessage(message))
+      .catch((err: Error) => { log.debug('publish failed', { err: err.message }) })
+  }
+
+  // ------------------------------------------------------------ gossip --
+
+  private onGossip (msg: Message): void {
+    if (msg.topic !== JOBS_TOPIC || msg.type !== 'signed') return
+    const decoded = decodeSwarmMessage(msg.data)
+    if (decoded === undefined) return
+    const from = msg.from.toString()
+    if ('job' in decoded) this.onJob(from, decoded.job)
+    else if ('granted' in decoded) this.jobs.get(key(from, decoded.granted.jobId))?.takenBy(decoded.granted)
+    else if ('finished' in decoded) void this.onFinished(from, decoded.finished.jobId)
+  }
+
+  private onJob (from: string, ann: KnownJob['announcement']): void {
+    const id = key(from, ann.jobId)
+    let job = this.jobs.get(id)
+    if (job === undefined) {
+      job = new KnownJob(peerIdFromString(from), ann)
+      this.jobs.set(id, job)
+      this.learnAddrs(job)
+      this.admit(job)
+      // Tell the new coordinator at once that it has a worker.
+      this.announcePresence()
+    } else {
+      job.update(ann)
+    }
+    void this.pump()
+  }
+
+  /** Decide once per job whether this worker can render it at all. */
+  private admit (job: KnownJob): void {
+    const ann = job.announcement
+    const fields = { job: ann.jobId, peer: job.coordinator.toString() }
+    if (!atLeastVersion(this.opts.blenderVersion, ann.minBlender)) {
+      job.ineligible = `needs Blender ${ann.minBlender}, this worker has ${this.opts.blenderVersion}`
+    } else if (!isImageFormat(ann.settings.format)) {
+      job.ineligible = `unknown image format ${ann.settings.format}`
+    }
+    if (job.ineligible !== undefined) {
+      log.warn('not taking job', { ...fields, reason: job.ineligible })
+      return
+    }
+    log.info('found job', { ...fields, scene: ann.settings.scene, open: ann.openCount })
+    this.joined ??= key(job.coordinator.toString(), ann.jobId)
+  }
+
+  private learnAddrs (job: KnownJob): void {
+    const addrs = job.announcement.coordinatorAddrs.flatMap((bytes) => {
+      try { return [multiaddr(bytes)] } catch { return [] }
+    })
+    if (addrs.length === 0) return
+    this.opts.node.peerStore.merge(job.coordinator, { multiaddrs: addrs })
+      .catch((err: Error) => { log.debug('peer store', { err: err.message }) })
+  }
+
+  private async onFinished (from: string, jobId: string): Promise<void> {
+    const id = key(from, jobId)
+    if (!this.jobs.delete(id)) return
+    log.info('job finished', { job: jobId, peer: from })
+    await this.opts.workDir.removeJob(jobId)
+    if (this.opts.once === true && this.joined === id) {
+      await this.opts.workDir.removeWorkFiles()
+      await this.stop()
+    }
+  }
+
+  // -------------------------------------------------------------- work --
+
+  /** Claims and renders chunks until no job has one left for us. */
+  private async pump (): Promise<void> {
+    if (this.busy || this.stopping) return
+    this.busy = true
+    try {
+      for (let next = this.pick(); next !== undefined && !this.stopping; next = this.pick()) {
+        await this.tryChunk(next.job, next.offer)
+      }
+    } finally {
+      this.busy = false
+    }
+  }
+
+  private pick (): { job: KnownJob, offer: Offer } | undefined {
+    for (const job of this.jobs.values()) {
+      if (job.ineligible !== undefined) continue
+      const offer = job.nextOffer()
+      if (offer !== undefined) return { job, offer }
+    }
+    return undefined
+  }
+
+  private async tryChunk (job: KnownJob, offer: Offer): Promise<void> {
+    const jobId = job.announcement.jobId
+    const client = new CoordinatorClient(this.opts.node, this.opts.key, job.coordinator, jobId)
+    const fields = { job: jobId, chunk: offer.id, peer: job.coordinator.toString() }
+    let reply
+    try {
+      reply = await client.claim(offer.id, this.opts.blenderVersion)
+    } catch (err) {
+      log.warn('claim failed', { ...fields, err: messageOf(err) })
+      job.refused(offer.id)
+      return
+    }
+    if (!reply.ok) {
+      log.debug('claim refused', { ...fields, reason: reply.reason })
+      job.refused(offer.id)
+      return
+    }
+    log.info('claim granted', { ...fields, frames: reply.frames.join(',') })
+    await this.renderChunk(job, client, offer.id, reply.frames, reply.leaseMs)
+  }
+
+  private async renderChunk (job: KnownJob, client: CoordinatorClient,
+    chunkId: number, frames: number[], leaseMs: number): Promise<void> {
+    const ann = job.announcement
+    const fields = { job: ann.jobId, chunk: chunkId }
+    const abort = new AbortController()
+    this.current = abort
+    const lease = new LeaseKeeper(client, chunkId, leaseMs, (reason) => {
+      log.warn('lease lost, stopping chunk', { ...fields, reason })
+      abort.abort()
+    })
+    const chunkDir = this.opts.workDir.chunkDir(ann.jobId, chunkId)
+    try {
+      const blendPath = await this.ensureScene(job)
+      const rendered = await this.opts.renderer.render({
+        blendPath,
+        scene: ann.settings.scene,
+        frames,
+        format: ann.settings.format as never,
+        chunkDir,
+        signal: abort.signal
+      })
+      for (const { frame, path } of rendered.frames) {
+        const reply = await client.pushFrame(chunkId, frame, path)
+        if (!reply.accepted) throw new Error(`coordinator refused frame ${frame}: ${reply.reason}`)
+        log.info('frame delivered', { ...fields, frame })
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) await this.reportFailure(client, chunkId, err)
+    } finally {
+      lease.stop()
+      this.current = undefined
+      await rm(chunkDir, { recursive: true, force: true })
+    }
+  }
+
+  private async reportFailure (client: CoordinatorClient, chunkId: number,
+    err: unknown): Promise<void> {
+    const reason = err instanceof ChunkRenderError ? err.reason : messageOf(err)
+    const tail = err instanceof ChunkRenderError ? err.logTail : []
+    log.warn('chunk failed', { job: client.jobId, chunk: chunkId, reason })
+    await client.reportFailure(chunkId, reason, tail).catch((e: Error) => {
+      log.warn('could not report failure', { job: client.jobId, chunk: chunkId, err: e.message })
+    })
+  }
+
+  /** The job's scene in the cache, fetched once however many chunks ask. */
+  private async ensureScene (job: KnownJob): Promise<string> {
+    const ref = job.announcement.blend
+    const hash = hex(ref.sha256)
+    const path = this.opts.workDir.blobPath(hash)
+    if (await exists(path)) return path
+    let pending = this.fetches.get(hash)
+    if (pending === undefined) {
+      log.info('fetching scene', { job: job.announcement.jobId, hash: hash.slice(0, 16), size: ref.size })
+      pending = fetchBlob(this.opts.node, job.coordinator, ref, path).then(() => path)
+      this.fetches.set(hash, pending)
+      pending.finally(() => this.fetches.delete(hash)).catch(() => {})
+    }
+    return pending
+  }
+}
+
+function key (coordinator: string, jobId: string): string {
+  return `${coordinator}/${jobId}`
+}
+
+async function exists (path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false)
+}
