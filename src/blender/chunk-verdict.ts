@@ -24,6 +24,8 @@ export interface ProcessOutcome {
   timedOut: boolean
   cancelled: boolean
   timeoutMs: number | undefined
+  /** Set when Blender could not be started at all (no such file...). */
+  startError?: string
 }
 
 /** Why the chunk failed, in one line, or undefined when it is good. */
@@ -48,6 +50,9 @@ function processReason (
     ? 'no progress was printed'
     : `last progress: ${log.lastProgress.trim()}`
   if (outcome.cancelled) return 'the render was cancelled'
+  if (outcome.startError !== undefined) {
+    return `Blender could not be started: ${outcome.startError}`
+  }
   if (outcome.timedOut) {
     const seconds = (outcome.timeoutMs ?? 0) / 1000
     return `Blender was killed after the ${seconds} s time limit; ${progress}`

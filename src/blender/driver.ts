@@ -13,7 +13,7 @@ import { BlenderLog } from './chunk-log.js'
 import { judgeChunk } from './chunk-verdict.js'
 import { ChunkRenderError } from './errors.js'
 import type { BlenderInstall } from './install.js'
-import { runBlender } from './process.js'
+import { runBlender, type BlenderRun } from './process.js'
 import { checkRequest, describeChunk, savedFrames } from './request.js'
 
 const log = logger('blender:driver')
@@ -67,22 +67,28 @@ export class ProcessChunkRenderer implements ChunkRenderer {
     await prepareChunkDir(expect.chunkDir)
 
     const blenderLog = new BlenderLog()
+    log.debug('starting Blender', { chunk: describeChunk(expect),
+      dir: expect.chunkDir })
     const argv = renderChunkArgv(expect)
-    log.debug('starting Blender', { chunk: describeChunk(expect) })
     const run = await runBlender(this.blender, argv, expect, blenderLog)
 
-    const files = await listChunkFiles(expect.chunkDir, expect.format)
-    const reason = judgeChunk(expect, run.outcome, blenderLog, files)
-    if (reason !== undefined) {
-      throw new ChunkRenderError(describeChunk(expect), {
-        ...run.outcome, reason, logPath: run.logPath,
-        logTail: blenderLog.logTail
-      })
-    }
-    return {
-      frames: savedFrames(expect),
-      logPath: run.logPath,
-      warnings: blenderLog.warnings
-    }
+    await judge(expect, run, blenderLog)
+    return { frames: savedFrames(expect), logPath: run.logPath,
+      warnings: blenderLog.warnings }
   }
+}
+
+/** Throws ChunkRenderError unless the chunk holds exactly its frames. */
+async function judge (
+  expect: ChunkRenderRequest, run: BlenderRun, blenderLog: BlenderLog
+): Promise<void> {
+  const files = await listChunkFiles(expect.chunkDir, expect.format)
+  const reason = judgeChunk(expect, run.outcome, blenderLog, files)
+  if (reason === undefined) return
+
+  log.debug('chunk failed', { chunk: describeChunk(expect), reason })
+  throw new ChunkRenderError(describeChunk(expect), {
+    ...run.outcome, reason, logPath: run.logPath,
+    logTail: blenderLog.logTail
+  })
 }

@@ -36,7 +36,7 @@ export class BlendUnreadableError extends Error {
   }
 }
 
-/** The chunk dir is handed over with files in it: they could pass for frames. */
+/** The chunk dir holds files already: they could pass for frames. */
 export class ChunkDirNotEmptyError extends Error {
   readonly chunkDir: string
 

@@ -30,7 +30,8 @@ const TRACEBACK = /^(?:Error: Python: )?Traceback \(most recent call last\):/
  * The last line of a traceback, naming the exception:
  * `RuntimeError: Error: Cannot render, no camera`, `KeyboardInterrupt`.
  */
-const EXCEPTION = /^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))(?:: (.*))?$/
+const EXCEPTION =
+  /^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))(?:: (.*))?$/
 
 /** `Can't find scene: 'night' in file: '/abs/x.blend'`; renders another. */
 const SCENE_MISSING = /^Can't find scene: '(.*)' in file/

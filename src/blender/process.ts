@@ -6,12 +6,16 @@
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { execa } from 'execa'
+import { messageOf } from '../common/errors.js'
+import { logger } from '../common/log.js'
 import { frameFileName, type ImageFormat } from '../job/naming.js'
 import { CHUNK_LOG_NAME } from './chunk-files.js'
 import type { BlenderLog } from './chunk-log.js'
 import type { ProcessOutcome } from './chunk-verdict.js'
 import type { BlenderInstall } from './install.js'
 import { KILL_GRACE_MS } from './limits.js'
+
+const log = logger('blender:process')
 
 export interface RunOptions {
   chunkDir: string
@@ -29,12 +33,24 @@ export interface BlenderRun {
 }
 
 export async function runBlender (
-  blender: BlenderInstall, argv: string[], opts: RunOptions, log: BlenderLog
+  blender: BlenderInstall, argv: string[], opts: RunOptions,
+  blenderLog: BlenderLog
 ): Promise<BlenderRun> {
   const logPath = join(opts.chunkDir, CHUNK_LOG_NAME)
   const file = createWriteStream(logPath)
   file.on('error', () => {}) // reported by close(), once Blender is done
-  const subprocess = execa(blender.path, argv, {
+
+  const subprocess = startBlender(blender, argv, opts)
+  await readLines(subprocess, lineHandler(opts, blenderLog, file))
+  const result = await subprocess
+  await close(file)
+  return { outcome: outcomeOf(result, opts), logPath }
+}
+
+function startBlender (
+  blender: BlenderInstall, argv: string[], opts: RunOptions
+) {
+  return execa(blender.path, argv, {
     // A relative output path in the scene would land here, where the
     // verdict sees it as an extra file (case B29).
     cwd: opts.chunkDir,
@@ -46,29 +62,54 @@ export async function runBlender (
     cancelSignal: opts.signal,
     forceKillAfterDelay: KILL_GRACE_MS
   })
+}
 
-  const onLine = lineHandler(opts, log, file)
-  for await (const line of subprocess.iterable({ from: 'all' })) onLine(line)
-  const result = await subprocess
-  await close(file)
-  return { outcome: outcomeOf(result, opts), logPath }
+async function readLines (
+  subprocess: ReturnType<typeof startBlender>, onLine: (line: string) => void
+): Promise<void> {
+  try {
+    for await (const line of subprocess.iterable({ from: 'all' })) onLine(line)
+  } catch (err) {
+    // Never leave a Blender rendering behind a failed reader.
+    subprocess.kill('SIGKILL')
+    await subprocess.catch(() => {})
+    throw err
+  }
 }
 
 function lineHandler (
-  opts: RunOptions, log: BlenderLog, file: WriteStream
+  opts: RunOptions, blenderLog: BlenderLog, file: WriteStream
 ): (line: string) => void {
   const announced = new Set<number>()
   const frameOf = savedFrameFinder(opts)
+  const notify = callbackGuard()
   return line => {
     file.write(line + '\n')
-    opts.onLogLine?.(line)
-    const event = log.add(line)
+    notify(() => opts.onLogLine?.(line))
+    const event = blenderLog.add(line)
     if (event?.kind !== 'saved') return
 
     const frame = frameOf(event.path)
     if (frame === undefined || announced.has(frame)) return
     announced.add(frame)
-    opts.onFrameSaved?.(frame, resolve(event.path))
+    notify(() => opts.onFrameSaved?.(frame, resolve(event.path)))
+  }
+}
+
+/**
+ * Runs a caller's callback so that a throw cannot stop the reading of
+ * Blender's output; the first throw is logged, the rest would be noise.
+ */
+function callbackGuard (): (callback: () => void) => void {
+  let reported = false
+  return callback => {
+    try {
+      callback()
+    } catch (err) {
+      if (reported) return
+      reported = true
+      log.error('chunk callback threw', { error: messageOf(err) })
+    }
   }
 }
 
@@ -89,15 +130,18 @@ interface ExecaOutcome {
   signal?: string
   timedOut: boolean
   isCanceled: boolean
+  originalMessage?: string
 }
 
 function outcomeOf (result: ExecaOutcome, opts: RunOptions): ProcessOutcome {
+  const neverRan = result.exitCode === undefined && result.signal === undefined
   return {
     exitCode: result.exitCode,
     signal: result.signal,
     timedOut: result.timedOut,
     cancelled: result.isCanceled,
-    timeoutMs: opts.timeoutMs
+    timeoutMs: opts.timeoutMs,
+    startError: neverRan ? result.originalMessage ?? 'unknown' : undefined
   }
 }
 

@@ -4,7 +4,9 @@
  */
 import { basename, join } from 'node:path'
 import { formatFrameList, MAX_FRAME, MIN_FRAME } from '../job/frames.js'
-import { frameFileName, isImageFormat, type ImageFormat } from '../job/naming.js'
+import {
+  frameFileName, isImageFormat, type ImageFormat
+} from '../job/naming.js'
 
 export interface ChunkIdentity {
   blendPath: string
@@ -48,7 +50,8 @@ function otherProblem (req: ChunkIdentity): string | undefined {
 
 /** `frames 3-5 of scene 'night' in "shot.blend"`, for messages. */
 export function describeChunk (req: ChunkIdentity): string {
-  return `frames ${formatFrameList(req.frames)} of scene '${req.scene}' ` +
+  const noun = req.frames.length === 1 ? 'frame' : 'frames'
+  return `${noun} ${formatFrameList(req.frames)} of scene '${req.scene}' ` +
     `in "${basename(req.blendPath)}"`
 }
 

@@ -157,8 +157,8 @@ function streamError (
 ): BlendFileError {
   if ((err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') {
     return new BlendFileError('truncated', path, `"${path}" is ` +
-      `${compression}-compressed but its data stops after ${length} ` +
-      'bytes; the file is cut short', err)
+      `${compression}-compressed but ends after ${length} bytes of ` +
+      'content; the file is cut short', err)
   }
   return new BlendFileError('corrupt', path, `"${path}" starts like a ` +
     `${compression} file but its data is damaged (${errorText(err)})`, err)

@@ -95,6 +95,12 @@ export class Coordinator {
     }
   }
 
+  /** Ends the job now; frames still missing fail with `reason`. */
+  cancel (reason: string): void {
+    this.stopReason = reason
+    this.complete()
+  }
+
   private async start (): Promise<void> {
     const { node, job } = this.opts
     this.blobs.add(job.blend.sha256, job.blend.path)

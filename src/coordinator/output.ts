@@ -9,15 +9,9 @@ import { randomBytes } from 'node:crypto'
 import { readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Stream } from '@libp2p/interface'
-import { verifyImage } from '../image/verify.js'
-import { frameFileName, type ImageFormat } from '../job/naming.js'
+import { verifyImage, type ExpectedImage } from '../image/verify.js'
+import { frameFileName } from '../job/naming.js'
 import { receiveFile } from '../net/streams.js'
-
-export interface ExpectedImage {
-  format: ImageFormat
-  width: number
-  height: number
-}
 
 export type WriteResult = { ok: true, path: string } | { ok: false, reason: string }
 

@@ -123,7 +123,7 @@ describe('readBlendHeader on files saved by this Blender', () => {
     const zstd = await readFile(fixture('z.blend'))
     await writeFile(fixture('cut.blend'), zstd.subarray(0, 30))
     await assertRefused(fixture('cut.blend'), 'truncated',
-      /zstd-compressed but its data stops after 0 bytes/)
+      /zstd-compressed but ends after 0 bytes of content; the file is cut/)
   })
 })
 

@@ -1,0 +1,60 @@
+/**
+ * In-process stand-ins for Blender, for protocol tests that are about the
+ * swarm rather than rendering. Each is named for what it does.
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PNG } from 'pngjs'
+import { ChunkRenderError } from '../../src/blender/errors.js'
+import type { ChunkRenderer, ChunkRenderRequest, ChunkRenderResult } from '../../src/blender/driver.js'
+import { frameFileName } from '../../src/job/naming.js'
+
+export function pngBytes (width: number, height: number, shade: number): Buffer {
+  const png = new PNG({ width, height })
+  png.data.fill(shade % 256)
+  return PNG.sync.write(png)
+}
+
+/** Writes a solid PNG per frame, its grey level the frame number. */
+export class RendersSolidPngs implements ChunkRenderer {
+  readonly rendered: number[] = []
+
+  constructor (private readonly width: number, private readonly height: number) {}
+
+  async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    await mkdir(req.chunkDir, { recursive: true })
+    const frames = []
+    for (const frame of req.frames) {
+      const path = join(req.chunkDir, frameFileName(frame, req.format))
+      await writeFile(path, pngBytes(this.width, this.height, frame + 100))
+      frames.push({ frame, path })
+      this.rendered.push(frame)
+    }
+    return { frames, logPath: join(req.chunkDir, 'blender.log'), warnings: [] }
+  }
+}
+
+/** Fails every chunk the way Blender fails a scene without a camera. */
+export class FailsEveryChunk implements ChunkRenderer {
+  calls = 0
+
+  async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    this.calls++
+    throw new ChunkRenderError('chunk', {
+      reason: 'Cannot render, no camera', exitCode: 1, signal: undefined, timedOut: false,
+      cancelled: false, logPath: join(req.chunkDir, 'blender.log'), logTail: ['Error: Cannot render, no camera']
+    })
+  }
+}
+
+/** Never finishes until aborted, like a Blender stuck on a frame. */
+export class HangsUntilAborted implements ChunkRenderer {
+  started = 0
+
+  async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    this.started++
+    return new Promise((_resolve, reject) => {
+      req.signal?.addEventListener('abort', () => { reject(new Error('aborted')) })
+    })
+  }
+}

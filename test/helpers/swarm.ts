@@ -1,0 +1,99 @@
+/**
+ * Real libp2p nodes on 127.0.0.1 in this process: a coordinator for a job
+ * and workers that join through it, for protocol tests.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ChunkRenderer } from '../../src/blender/driver.js'
+import { Coordinator, type CoordinatorOptions } from '../../src/coordinator/coordinator.js'
+import type { JobEvent } from '../../src/coordinator/events.js'
+import { OutputFolder } from '../../src/coordinator/output.js'
+import { splitIntoChunks } from '../../src/job/frames.js'
+import type { JobSpec } from '../../src/job/spec.js'
+import { hashFile } from '../../src/net/fetch.js'
+import { newPeerKey } from '../../src/net/identity.js'
+import { createSwarmNode, type SwarmNode } from '../../src/net/node.js'
+import { WorkDir } from '../../src/worker/work-dir.js'
+import { Worker } from '../../src/worker/worker.js'
+
+export const WIDTH = 16
+export const HEIGHT = 9
+
+export async function tempDir (prefix = 'blendnet-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+export async function startNode (bootstrap: string[] = []): Promise<SwarmNode> {
+  return createSwarmNode({
+    privateKey: await newPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, mdns: false
+  })
+}
+
+export function addrOf (node: SwarmNode): string {
+  return node.getMultiaddrs()[0].toString()
+}
+
+export interface TestJob {
+  coordinator: Coordinator
+  node: SwarmNode
+  outputDir: string
+  events: JobEvent[]
+  spec: JobSpec
+}
+
+/** A coordinator for `frames` of a made-up scene file of `sceneBytes`. */
+export async function startJob (frames: number[], chunkSize: number,
+  opts: Partial<CoordinatorOptions> & { sceneBytes?: number } = {}): Promise<TestJob> {
+  const dir = await tempDir()
+  const blendPath = join(dir, 'scene.blend')
+  await writeFile(blendPath, randomBytes(opts.sceneBytes ?? 4096))
+  const spec: JobSpec = {
+    jobId: randomBytes(8).toString('hex'),
+    blend: { path: blendPath, sha256: await hashFile(blendPath), size: opts.sceneBytes ?? 4096, name: 'scene.blend' },
+    settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT },
+    minBlender: '3.4',
+    chunks: splitIntoChunks(frames, chunkSize)
+  }
+  const node = await startNode()
+  const outputDir = join(dir, 'renders')
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(outputDir)
+  const events: JobEvent[] = []
+  const coordinator = new Coordinator({
+    node, job: spec, output: new OutputFolder(outputDir, { format: 'PNG', width: WIDTH, height: HEIGHT }),
+    onEvent: (e) => { events.push(e) }, ...opts
+  })
+  return { coordinator, node, outputDir, events, spec }
+}
+
+export interface TestWorker {
+  worker: Worker
+  node: SwarmNode
+  workDir: WorkDir
+}
+
+export async function startWorker (renderer: ChunkRenderer, bootstrap: string[],
+  blenderVersion = '3.4.1'): Promise<TestWorker> {
+  const key = await newPeerKey()
+  const node = await createSwarmNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, mdns: false })
+  const workDir = await WorkDir.open(await tempDir('blendnet-worker-'))
+  const worker = new Worker({ node, key, renderer, blenderVersion, workDir })
+  await worker.start()
+  return { worker, node, workDir }
+}
+
+export async function stopAll (...nodes: Array<{ stop: () => Promise<void> | void }>): Promise<void> {
+  await Promise.all(nodes.map(async n => { await n.stop() }))
+}
+
+/** Polls until `condition` holds, failing after `timeoutMs`. */
+export async function waitFor (condition: () => boolean, what: string,
+  timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}

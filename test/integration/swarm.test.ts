@@ -1,0 +1,122 @@
+/**
+ * The protocol between real libp2p nodes on 127.0.0.1: a coordinator and
+ * workers in this process, with stand-ins for Blender.
+ */
+import assert from 'node:assert/strict'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, it } from 'node:test'
+import { verifyImage } from '../../src/image/verify.js'
+import { FailsEveryChunk, HangsUntilAborted, RendersSolidPngs } from '../helpers/fake-renderers.js'
+import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH } from '../helpers/swarm.js'
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.()
+})
+
+async function withJob (...args: Parameters<typeof startJob>): ReturnType<typeof startJob> {
+  const job = await startJob(...args)
+  cleanups.push(async () => {
+    job.coordinator.cancel('test over')
+    await job.node.stop()
+  })
+  return job
+}
+
+async function withWorker (...args: Parameters<typeof startWorker>): ReturnType<typeof startWorker> {
+  const w = await startWorker(...args)
+  cleanups.push(async () => { await stopAll(w.worker, w.node) })
+  return w
+}
+
+describe('swarm protocol', { timeout: 120_000 }, () => {
+  it('renders every frame exactly once across workers, negative frames included', async () => {
+    const frames = [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6]
+    const job = await withJob(frames, 2)
+    const run = job.coordinator.run()
+    const renderers = [new RendersSolidPngs(WIDTH, HEIGHT), new RendersSolidPngs(WIDTH, HEIGHT)]
+    for (const r of renderers) await withWorker(r, [addrOf(job.node)])
+
+    const outcome = await run
+    assert.equal(outcome.succeeded, true)
+    assert.deepEqual(renderers.flatMap(r => r.rendered).sort((a, b) => a - b), frames)
+    const files = (await readdir(job.outputDir)).sort()
+    assert.deepEqual(files, ['frame_-0001.png', 'frame_-0002.png', 'frame_-0003.png',
+      'frame_0000.png', 'frame_0001.png', 'frame_0002.png', 'frame_0003.png',
+      'frame_0004.png', 'frame_0005.png', 'frame_0006.png'])
+    for (const file of files) {
+      const check = verifyImage(await readFile(join(job.outputDir, file)), { format: 'PNG', width: WIDTH, height: HEIGHT })
+      assert.equal(check.ok, true, file)
+    }
+  })
+
+  it('a worker that joins through another worker, after the job started, gets work', async () => {
+    const job = await withJob([1, 2, 3, 4, 5, 6, 7, 8], 1)
+    const run = job.coordinator.run()
+    const slow = new HangsUntilAborted()
+    const first = await withWorker(slow, [addrOf(job.node)])
+    await waitFor(() => slow.started > 0, 'the first worker to take a chunk')
+
+    // The late worker knows only the first worker, not the coordinator.
+    const late = new RendersSolidPngs(WIDTH, HEIGHT)
+    await withWorker(late, [addrOf(first.node)])
+    const delivered = (): number => job.events.filter(e => e.type === 'frame-done').length
+    await waitFor(() => delivered() === 7, 'the late worker to deliver the other frames')
+    assert.equal(late.rendered.length, 7)
+    job.coordinator.cancel('test over')
+    assert.equal((await run).done, 7)
+  })
+
+  it('a chunk that fails on every worker fails the job with Blender\'s reason, without endless retries', async () => {
+    const job = await withJob([1, 2, 3], 4)
+    const run = job.coordinator.run()
+    const failing = [new FailsEveryChunk(), new FailsEveryChunk()]
+    for (const r of failing) await withWorker(r, [addrOf(job.node)])
+
+    const outcome = await run
+    assert.equal(outcome.succeeded, false)
+    assert.deepEqual(outcome.failedFrames, [1, 2, 3].map(frame => ({ frame, reason: 'Cannot render, no camera' })))
+    assert.ok(failing.every(r => r.calls <= 1), 'each worker tried the chunk at most once')
+    assert.deepEqual(await readdir(job.outputDir), [])
+  })
+
+  it('a lapsed lease reopens the chunk for another worker', async () => {
+    const job = await withJob([1, 2], 2, { leaseMs: 1500 })
+    const run = job.coordinator.run()
+    const hung = new HangsUntilAborted()
+    const first = await withWorker(hung, [addrOf(job.node)])
+    await waitFor(() => hung.started > 0, 'the hung worker to take the chunk')
+    // The hung worker falls silent: no renewals, as if its machine froze.
+    await first.node.stop()
+
+    const healthy = new RendersSolidPngs(WIDTH, HEIGHT)
+    await withWorker(healthy, [addrOf(job.node)])
+    const outcome = await run
+    assert.equal(outcome.succeeded, true)
+    assert.deepEqual(healthy.rendered, [1, 2])
+    assert.ok(job.events.some(e => e.type === 'lease-expired'))
+    await first.worker.stop()
+  })
+
+  it('a worker whose Blender is older than the file does not claim the job', async () => {
+    const job = await withJob([1], 1, { workerWaitMs: 60_000, timeoutMs: 4000 })
+    const run = job.coordinator.run()
+    const old = new RendersSolidPngs(WIDTH, HEIGHT)
+    await withWorker(old, [addrOf(job.node)], '2.93.0')
+    const outcome = await run
+    assert.equal(outcome.succeeded, false)
+    assert.deepEqual(old.rendered, [])
+    assert.equal(outcome.failedFrames[0].reason, 'the job timed out')
+  })
+
+  it('moves a 64 MiB scene to a worker, verified by hash', async () => {
+    const job = await withJob([1], 1, { sceneBytes: 64 * 1024 * 1024 })
+    const run = job.coordinator.run()
+    const renderer = new RendersSolidPngs(WIDTH, HEIGHT)
+    const w = await withWorker(renderer, [addrOf(job.node)])
+    assert.equal((await run).succeeded, true)
+    const cached = await readdir(join(w.workDir.root, 'blobs'))
+    assert.deepEqual(cached, [`${Buffer.from(job.spec.blend.sha256).toString('hex')}.blend`])
+  })
+})

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { allLoopback, bootstrapAddrs, parse, positiveInt } from '../../src/cli/args.js'
+import { parseDuration } from '../../src/common/duration.js'
+import { UsageError } from '../../src/common/errors.js'
+import { atLeastVersion } from '../../src/common/versions.js'
+
+describe('command-line flags', () => {
+  it('accept a negative frame range after a separate --frames', () => {
+    const parsed = parse('submit', ['x.blend', '--frames', '-5--1'], { frames: { type: 'string' } })
+    assert.equal(parsed.values.frames, '-5--1')
+    assert.deepEqual(parsed.positionals, ['x.blend'])
+  })
+
+  it('name an unknown flag in one sentence', () => {
+    assert.throws(() => parse('submit', ['--frmaes', '1'], {}), (err: Error) =>
+      err instanceof UsageError && /--frmaes/.test(err.message))
+  })
+
+  it('refuse a bootstrap address without a peer id', () => {
+    assert.throws(() => bootstrapAddrs(['/ip4/127.0.0.1/tcp/4001']), /no \/p2p\//)
+    assert.throws(() => bootstrapAddrs(['not an address']), /not a multiaddr/)
+  })
+
+  it('refuse a chunk size that is not a whole number of at least 1', () => {
+    for (const bad of ['0', '-1', '2.5', 'four']) {
+      assert.throws(() => positiveInt(bad, '--chunk-size', 4), UsageError)
+    }
+    assert.equal(positiveInt(undefined, '--chunk-size', 4), 4)
+  })
+
+  it('read durations in ms, s, m and h', () => {
+    assert.equal(parseDuration('90s', '--timeout'), 90_000)
+    assert.equal(parseDuration('1h30m', '--timeout'), 5_400_000)
+    assert.equal(parseDuration('250ms', '--timeout'), 250)
+    assert.equal(parseDuration('2', '--timeout'), 2000)
+    assert.throws(() => parseDuration('soon', '--timeout'), /--timeout "soon"/)
+  })
+
+  it('tell loopback-only address lists apart', () => {
+    assert.equal(allLoopback(['/ip4/127.0.0.1/tcp/0']), true)
+    assert.equal(allLoopback(['/ip4/0.0.0.0/tcp/0']), false)
+    assert.equal(allLoopback([]), false)
+  })
+
+  it('compare Blender versions numerically', () => {
+    assert.equal(atLeastVersion('3.4.1', '3.4'), true)
+    assert.equal(atLeastVersion('3.4.1', '5.0'), false)
+    assert.equal(atLeastVersion('3.10', '3.4'), true)
+    assert.equal(atLeastVersion('garbage', '3.4'), false)
+  })
+})

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { JobState } from '../../src/coordinator/job-state.js'
+
+const LEASE = 30_000
+const W1 = 'worker-1'
+const W2 = 'worker-2'
+const W3 = 'worker-3'
+
+function job (chunks = [[1, 2], [3, 4]]): JobState {
+  return new JobState(chunks, { leaseMs: LEASE })
+}
+
+describe('job state machine', () => {
+  it('open → leased: the first claim wins, the second is refused', () => {
+    const state = job()
+    const first = state.grant(0, W1, 0)
+    const second = state.grant(0, W2, 1)
+    assert.deepEqual(first, { ok: true, frames: [1, 2], expiresAt: LEASE })
+    assert.equal(second.ok, false)
+    assert.equal(state.chunk(0)?.lease?.worker, W1)
+  })
+
+  it('a worker holds one chunk at a time', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    const again = state.grant(1, W1, 0)
+    assert.equal(again.ok, false)
+    assert.match((again as { reason: string }).reason, /already holds chunk 0/)
+  })
+
+  it('leased → done once the last frame is accepted', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    state.frameDone(0, 1)
+    assert.equal(state.chunk(0)?.status, 'leased')
+    state.frameDone(0, 2)
+    assert.equal(state.chunk(0)?.status, 'done')
+    assert.equal(state.leaseOf(W1), undefined)
+  })
+
+  it('leased → lease expired returns the chunk to open with only its missing frames', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    state.frameDone(0, 1)
+    assert.deepEqual(state.expireLeases(LEASE - 1), [])
+    const lapsed = state.expireLeases(LEASE)
+    assert.deepEqual(lapsed.map(c => c.id), [0])
+    assert.equal(state.chunk(0)?.status, 'open')
+    const regrant = state.grant(0, W2, LEASE + 1)
+    assert.deepEqual(regrant.ok && regrant.frames, [2])
+  })
+
+  it('renewal extends the lease of the holder only', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    assert.equal(state.renew(0, W2, 10).ok, false)
+    const renewed = state.renew(0, W1, 20_000)
+    assert.equal(renewed.ok && renewed.expiresAt, 20_000 + LEASE)
+    assert.deepEqual(state.expireLeases(LEASE + 1), [])
+  })
+
+  it('frames are accepted only from the lease holder, once, and only frames of the chunk', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    assert.equal(state.checkFrame(0, 1, W1).ok, true)
+    assert.equal(state.checkFrame(0, 1, W2).ok, false)
+    assert.equal(state.checkFrame(0, 3, W1).ok, false)
+    assert.equal(state.checkFrame(7, 1, W1).ok, false)
+    state.frameDone(0, 1)
+    assert.equal(state.checkFrame(0, 1, W1).ok, false)
+  })
+
+  it('leased → failed → open: another worker may retry, the one that failed may not', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    const present = new Set([W1, W2])
+    state.fail(0, W1, 'boom', [], present)
+    assert.equal(state.chunk(0)?.status, 'open')
+    assert.equal(state.grant(0, W1, 1).ok, false)
+    assert.equal(state.grant(0, W2, 1).ok, true)
+  })
+
+  it('failed by three different workers → failed for good', () => {
+    const state = job()
+    const present = new Set([W1, W2, W3, 'worker-4'])
+    for (const w of [W1, W2, W3]) {
+      assert.equal(state.grant(0, w, 0).ok, true)
+      state.fail(0, w, 'Cannot render, no camera', [], present)
+    }
+    assert.equal(state.chunk(0)?.status, 'failed')
+    assert.equal(state.grant(0, 'worker-4', 0).ok, false)
+  })
+
+  it('failed by every worker present → failed for good, not retried forever', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    state.fail(0, W1, 'boom', [], new Set([W1]))
+    assert.equal(state.chunk(0)?.status, 'failed')
+  })
+
+  it('an open chunk that every present worker has failed fails when the others leave', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    state.fail(0, W1, 'boom', [], new Set([W1, W2]))
+    assert.equal(state.chunk(0)?.status, 'open')
+    assert.deepEqual(state.failUnclaimable(new Set([W1])).map(c => c.id), [0])
+    assert.equal(state.chunk(0)?.status, 'failed')
+  })
+
+  it('a failure report from a worker without the lease changes nothing', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    assert.equal(state.fail(0, W2, 'lies', [], new Set([W1, W2])), undefined)
+    assert.equal(state.chunk(0)?.status, 'leased')
+  })
+
+  it('finishes when every chunk is done or failed; succeeds only if all are done', () => {
+    const state = job([[1], [2]])
+    state.grant(0, W1, 0)
+    state.frameDone(0, 1)
+    assert.equal(state.isFinished(), false)
+    state.grant(1, W1, 0)
+    state.fail(1, W1, 'boom', [], new Set([W1]))
+    assert.equal(state.isFinished(), true)
+    assert.equal(state.succeeded(), false)
+    assert.deepEqual(state.counts(), { total: 2, done: 1, failed: 1 })
+  })
+})
