@@ -13,6 +13,7 @@ build_demo_scene() to start from the same scene.
 import argparse
 import math
 import os
+import re
 import sys
 
 import bpy
@@ -25,10 +26,13 @@ def parse_args(argv):
     parser.add_argument("--res", default="64x36", help="WIDTHxHEIGHT")
     parser.add_argument("--samples", type=int, default=4)
     args = parser.parse_args(argv)
-    width, _, height = args.res.partition("x")
-    args.res = (int(width), int(height))
-    if args.frames < 1 or min(args.res) < 1 or args.samples < 1:
-        parser.error("--frames, --res and --samples must be positive")
+    size = re.fullmatch(r"(\d+)x(\d+)", args.res)
+    if size is None:
+        parser.error(f"--res {args.res}: write it as WIDTHxHEIGHT, e.g. 64x36")
+    args.res = (int(size[1]), int(size[2]))
+    if args.frames < 1 or min(args.res) < 4 or args.samples < 1:
+        parser.error("--frames and --samples must be 1 or more, --res 4x4 "
+                     "or more")
     return args
 
 

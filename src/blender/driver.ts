@@ -48,7 +48,11 @@ export interface ChunkRenderResult {
 }
 
 export interface ChunkRenderer {
-  /** Resolves only when every planned frame is on disk; else rejects. */
+  /**
+   * Resolves only when every planned frame is on disk; else rejects with
+   * ChunkRenderError, leaving whatever Blender wrote in the chunk dir for
+   * the caller to inspect or delete: none of it counts as rendered.
+   */
   render: (req: ChunkRenderRequest) => Promise<ChunkRenderResult>
 }
 

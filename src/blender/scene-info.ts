@@ -8,7 +8,7 @@ import { execa } from 'execa'
 import { sceneInfoArgv } from './argv.js'
 import { BlenderLog } from './chunk-log.js'
 import { blenderReason } from './chunk-verdict.js'
-import { BlendUnreadableError } from './errors.js'
+import { BlendUnreadableError, BlenderNotFoundError } from './errors.js'
 import type { BlenderInstall } from './install.js'
 import { INSPECT_TIMEOUT_MS } from './limits.js'
 import { blenderWords, isReadFailure } from './log-parser.js'
@@ -63,6 +63,13 @@ export async function inspectBlend (
     cancelSignal: opts.signal
   })
 
+  // Neither says anything about the file.
+  if (result.isCanceled) throw opts.signal?.reason ?? new Error('cancelled')
+  if (neverRan(result)) {
+    throw new BlenderNotFoundError(blender.path,
+      `could not be started (${result.originalMessage})`, result)
+  }
+
   const lines = (result.all ?? '').split('\n')
   const info = findInfo(lines)
   if (result.exitCode === 0 && info !== undefined) return info
@@ -81,7 +88,11 @@ interface InspectOutcome {
   exitCode?: number
   signal?: string
   timedOut: boolean
-  isCanceled: boolean
+}
+
+function neverRan (result: InspectOutcome): boolean {
+  return result.exitCode === undefined && result.signal === undefined &&
+    !result.timedOut
 }
 
 function unreadable (
@@ -98,7 +109,6 @@ function unreadable (
 }
 
 function processReason (result: InspectOutcome): string {
-  if (result.isCanceled) return 'reading it was cancelled'
   if (result.timedOut) return 'Blender took too long to load it'
   if (result.signal !== undefined) {
     return `Blender died of ${result.signal} while loading it`

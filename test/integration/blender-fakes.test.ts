@@ -180,6 +180,14 @@ describe('inspectBlend with fake Blenders', () => {
     })
 })
 
+describe('inspectBlend without Blender', () => {
+  it('throws BlenderNotFoundError, not a verdict on the file', async () => {
+    const blender = { ...fakeBlender('x'), path: join(dir, 'no-blender') }
+    await assert.rejects(inspectBlend(blender, blendPath),
+      /Blender at ".*no-blender" could not be started \(spawn .*ENOENT\)/)
+  })
+})
+
 describe('findBlender', () => {
   it('finds the real Blender and its version', async () => {
     const blender = await findBlender()

@@ -15,6 +15,7 @@ import {
 } from '../../src/blender/errors.js'
 import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
 import { inspectBlend } from '../../src/blender/scene-info.js'
+import { frameFileName, type ImageFormat } from '../../src/job/naming.js'
 import {
   buildFixtures, plainRender, type FixtureScene, type Fixtures
 } from '../fixtures/blender-scenes.js'
@@ -33,6 +34,7 @@ before(async () => {
 after(async () => { await fixtures.remove() })
 
 type Request = Omit<ChunkRenderRequest, 'blendPath' | 'chunkDir' | 'format'>
+  & { format?: ImageFormat }
 
 async function renderChunk (scene: FixtureScene, req: Request):
 ReturnType<ProcessChunkRenderer['render']> {
@@ -153,6 +155,8 @@ describe('rendering a chunk with Blender', () => {
       assert.deepEqual(names(result.frames),
         ['frame_0001.png', 'frame_0002.png'])
       assert.equal((await readPixels(result.frames[1].path)).height, 36)
+      const beside = await readdir(dirname(fixtures.blend('movie')))
+      assert.ok(!beside.includes('out'), 'no movie at the scene path')
     })
 
   it('names frames frame_0001.png although the output path is empty (B29)',
@@ -162,6 +166,18 @@ describe('rendering a chunk with Blender', () => {
       const files = await readdir(dirname(result.logPath))
       assert.deepEqual(files.sort(),
         ['blender.log', 'frame_0001.png', 'frame_0010.png'])
+    })
+
+  it('writes every image format under the name blendnet predicts',
+    async () => {
+      const formats: ImageFormat[] = ['JPEG', 'TIFF', 'OPEN_EXR',
+        'OPEN_EXR_MULTILAYER']
+      for (const format of formats) {
+        const result = await renderChunk('negative',
+          { scene: 'Scene', frames: [-2, 3], format })
+        assert.deepEqual(names(result.frames),
+          [frameFileName(-2, format), frameFileName(3, format)])
+      }
     })
 
   it('renders at the resolution percentage the request sets', async () => {

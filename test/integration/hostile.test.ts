@@ -1,0 +1,124 @@
+/**
+ * A coordinator facing peers that break the protocol: each bad message is
+ * refused and counted, nothing reaches the output folder, nothing crashes.
+ */
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { newPeerKey } from '../../src/net/identity.js'
+import type { SwarmNode } from '../../src/net/node.js'
+import { signClaim } from '../../src/net/signing.js'
+import { framed, readMessage, writeMessage } from '../../src/net/streams.js'
+import {
+  ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
+  type Claim, type ClaimReply, type ResultReply
+} from '../../src/net/wire.js'
+import { createSwarmNode } from '../../src/net/node.js'
+import { CoordinatorClient } from '../../src/worker/coordinator-client.js'
+import { pngBytes } from '../helpers/fake-renderers.js'
+import { addrOf, HEIGHT, startJob, tempDir, type TestJob, WIDTH } from '../helpers/swarm.js'
+
+async function rawClaim (node: SwarmNode, job: TestJob, claim: Claim): Promise<ClaimReply> {
+  const stream = await node.dialProtocol(multiaddr(addrOf(job.node)), CLAIM_PROTOCOL)
+  const lp = framed(stream)
+  await writeMessage(lp, ClaimRequestCodec, { claim })
+  return readMessage(lp, ClaimReplyCodec)
+}
+
+/** Pushes `bytes` as frame `frame`, announcing `sha256` and `size`. */
+async function rawResult (node: SwarmNode, job: TestJob, frame: number,
+  bytes: Uint8Array, sha256 = createHash('sha256').update(bytes).digest()): Promise<ResultReply> {
+  const stream = await node.dialProtocol(multiaddr(addrOf(job.node)), RESULT_PROTOCOL)
+  const lp = framed(stream)
+  await writeMessage(lp, FrameResultCodec, { jobId: job.spec.jobId, chunkId: 0, frame, size: bytes.byteLength, sha256 })
+  try { stream.send(bytes) } catch {}
+  return readMessage(lp, ResultReplyCodec)
+}
+
+describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
+  let job: TestJob
+  let mallory: SwarmNode
+  let malloryKey: Awaited<ReturnType<typeof newPeerKey>>
+
+  before(async () => {
+    job = await startJob([1, 2], 2, { workerWaitMs: 600_000 })
+    void job.coordinator.run()
+    malloryKey = await newPeerKey()
+    mallory = await createSwarmNode({ privateKey: malloryKey, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [addrOf(job.node)], mdns: false })
+    await mallory.dial(multiaddr(addrOf(job.node)))
+  })
+
+  after(async () => {
+    job.coordinator.cancel('test over')
+    await mallory.stop()
+    await job.node.stop()
+  })
+
+  it('refuses a claim signed by another key', async () => {
+    const claim = await signClaim(await newPeerKey(), { jobId: job.spec.jobId, chunkId: 0, blenderVersion: '3.4.1' })
+    const reply = await rawClaim(mallory, job, claim)
+    assert.equal(reply.ok, false)
+    assert.match(reply.reason, /signature/)
+  })
+
+  it('refuses a claim for an unknown job', async () => {
+    const claim = await signClaim(malloryKey, { jobId: 'not-this-job', chunkId: 0, blenderVersion: '3.4.1' })
+    assert.equal((await rawClaim(mallory, job, claim)).ok, false)
+  })
+
+  it('refuses a frame from a peer that holds no lease, writing nothing', async () => {
+    const reply = await rawResult(mallory, job, 1, pngBytes(WIDTH, HEIGHT, 1))
+    assert.equal(reply.accepted, false)
+    assert.match(reply.reason, /does not hold chunk 0/)
+  })
+
+  it('refuses a replayed claim', async () => {
+    const claim = await signClaim(malloryKey, { jobId: job.spec.jobId, chunkId: 0, blenderVersion: '3.4.1' })
+    assert.equal((await rawClaim(mallory, job, claim)).ok, true)
+    const again = await rawClaim(mallory, job, claim)
+    assert.equal(again.ok, false)
+    assert.match(again.reason, /already used/)
+  })
+
+  it('refuses, as the lease holder, a frame whose bytes do not match their hash', async () => {
+    const bytes = pngBytes(WIDTH, HEIGHT, 1)
+    const reply = await rawResult(mallory, job, 1, bytes, createHash('sha256').update('other').digest())
+    assert.equal(reply.accepted, false)
+    assert.match(reply.reason, /SHA-256/)
+  })
+
+  it('refuses a frame that is not an image, or not of the job\'s size', async () => {
+    const text = await rawResult(mallory, job, 1, new TextEncoder().encode('#!/bin/sh\nrm -rf /\n'))
+    assert.equal(text.accepted, false)
+    const small = await rawResult(mallory, job, 1, pngBytes(WIDTH / 2, HEIGHT, 1))
+    assert.equal(small.accepted, false)
+    assert.match(small.reason, /expected 16x9/)
+  })
+
+  it('refuses a frame that is not in the chunk', async () => {
+    const reply = await rawResult(mallory, job, 99, pngBytes(WIDTH, HEIGHT, 1))
+    assert.equal(reply.accepted, false)
+    assert.match(reply.reason, /not in chunk/)
+  })
+
+  it('accepts a good frame from the lease holder and nothing else reached the output', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'frame.png')
+    await writeFile(path, pngBytes(WIDTH, HEIGHT, 1))
+    const client = new CoordinatorClient(mallory, malloryKey, peerIdFromString(job.node.peerId.toString()), job.spec.jobId)
+    assert.equal((await client.pushFrame(0, 1, path)).accepted, true)
+    assert.deepEqual(await readdir(job.outputDir), ['frame_0001.png'])
+  })
+
+  it('counted every refusal by kind', () => {
+    const kinds = job.events.filter(e => e.type === 'message-rejected').map(e => (e as { reason: string }).reason.split(':')[0])
+    for (const kind of ['bad-signature', 'unknown-job', 'refused-result', 'replayed-claim', 'bad-frame']) {
+      assert.ok(kinds.includes(kind), `${kind} in ${kinds.join(', ')}`)
+    }
+  })
+})
