@@ -1,0 +1,90 @@
+/**
+ * End to end: three `blendnet worker` processes and one `blendnet submit`
+ * render a generated animated scene with the real Blender, and every frame
+ * matches a local `blender -b` render of it pixel for pixel.
+ */
+import assert from 'node:assert/strict'
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
+import { makeDemoScene } from '../../src/demo/demo-scene.js'
+import { comparePngPixels, verifyImage } from '../../src/image/verify.js'
+import { frameFileName } from '../../src/job/naming.js'
+import { plainRender } from '../fixtures/blender-scenes.js'
+import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
+import { tempDir } from '../helpers/swarm.js'
+
+const FRAMES = Array.from({ length: 24 }, (_, i) => i + 1)
+
+describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () => {
+  let blender: BlenderInstall
+  let dir: string
+  let reference: string
+  let workers: RunningWorker[] = []
+
+  before(async () => {
+    blender = await findBlender()
+    dir = await tempDir('blendnet-e2e-')
+    await makeDemoScene(blender, join(dir, 'scene.blend'), { frames: 24, width: 64, height: 36, samples: 4 })
+    reference = join(dir, 'reference')
+    await mkdir(reference)
+    await plainRender(blender, join(dir, 'scene.blend'), reference, ['-f', '1..24'])
+    const first = await startCliWorker(join(dir, 'worker 1'))
+    workers = [first,
+      await startCliWorker(join(dir, 'worker 2'), [first.addr]),
+      await startCliWorker(join(dir, 'worker 3'), [first.addr])]
+  })
+
+  after(async () => {
+    await stopWorkers(workers)
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  async function assertMatchesReference (outputDir: string): Promise<void> {
+    const files = (await readdir(outputDir)).sort()
+    assert.deepEqual(files, FRAMES.map(f => frameFileName(f, 'PNG')))
+    for (const frame of FRAMES) {
+      const bytes = await readFile(join(outputDir, frameFileName(frame, 'PNG')))
+      assert.equal(verifyImage(bytes, { format: 'PNG', width: 64, height: 36 }).ok, true)
+      const plain = await readFile(join(reference, `plain_${String(frame).padStart(4, '0')}.png`))
+      const cmp = comparePngPixels(bytes, plain)
+      assert.equal(cmp.same, true, `frame ${frame} differs from the local render: ${cmp.reason ?? cmp.maxDiff}`)
+    }
+  }
+
+  it('renders 24 frames in chunks of 4, each once, identical to a local render', async () => {
+    const output = join(dir, 'renders')
+    const result = await runCli(['submit', join(dir, 'scene.blend'), '--frames', '1-24',
+      '--chunk-size', '4', '--output', output, '--bootstrap', workers[0].addr])
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
+    assert.match(result.stdout as string, /done: 24 frames/)
+    await assertMatchesReference(output)
+    const granted = (result.stderr as string).match(/granted claim/g) ?? []
+    assert.equal(granted.length, 6, 'six chunks, each granted once')
+  })
+
+  it('does the same with spaces, symbols and non-ASCII in the scene and output paths', async () => {
+    const oddDir = join(dir, 'Projekt Ärger 日本')
+    await mkdir(oddDir)
+    const scene = join(oddDir, 'scène #1 & co.blend')
+    await makeDemoScene(blender, scene, { frames: 24, width: 64, height: 36, samples: 4 })
+    const output = join(dir, 'rendus finaux', 'ñandú & "quotes"')
+    const result = await runCli(['submit', scene, '--frames', '1-24', '--chunk-size', '4',
+      '--output', output, '--bootstrap', workers[0].addr])
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
+    await assertMatchesReference(output)
+  })
+
+  it('renders negative frames, named with the sign before the padding', async () => {
+    const output = join(dir, 'negative')
+    const result = await runCli(['submit', join(dir, 'scene.blend'), '--frames', '-3-2',
+      '--chunk-size', '2', '--output', output, '--bootstrap', workers[0].addr])
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
+    assert.deepEqual((await readdir(output)).sort(), ['frame_-0001.png', 'frame_-0002.png',
+      'frame_-0003.png', 'frame_0000.png', 'frame_0001.png', 'frame_0002.png'])
+    const one = comparePngPixels(await readFile(join(output, 'frame_0001.png')),
+      await readFile(join(reference, 'plain_0001.png')))
+    assert.equal(one.same, true)
+  })
+})

@@ -1,0 +1,52 @@
+/**
+ * The `blendnet` command as a user runs it: separate processes, stopped
+ * by their own PID when a test ends.
+ */
+import { fileURLToPath } from 'node:url'
+import { execa, type Result } from 'execa'
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+
+export type Proc = ReturnType<typeof spawnCli>
+
+function spawnCli (args: string[]) {
+  return execa(process.execPath, [CLI, ...args], {
+    all: true, buffer: false, reject: false, env: { BLENDNET_LOG: 'info' }
+  })
+}
+
+export interface RunningWorker {
+  proc: Proc
+  addr: string
+  output: () => string
+}
+
+/** Starts `blendnet worker` and waits for the address it prints. */
+export async function startCliWorker (workDir: string, bootstrap: string[] = [],
+  extra: string[] = []): Promise<RunningWorker> {
+  const proc = spawnCli(['worker', '--listen', '/ip4/127.0.0.1/tcp/0', '--work-dir', workDir,
+    ...bootstrap.flatMap(b => ['--bootstrap', b]), ...extra])
+  let seen = ''
+  proc.all?.on('data', (data: Buffer) => { seen += data.toString() })
+  const addr = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`worker printed no address:\n${seen}`)) }, 30_000)
+    proc.all?.on('data', () => {
+      const match = /^\s+(\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+)$/m.exec(seen)
+      if (match !== null) { clearTimeout(timer); resolve(match[1]) }
+    })
+    void proc.then(() => { clearTimeout(timer); reject(new Error(`worker exited:\n${seen}`)) })
+  })
+  return { proc, addr, output: () => seen }
+}
+
+export async function stopWorkers (workers: RunningWorker[]): Promise<void> {
+  for (const { proc } of workers) proc.kill('SIGTERM')
+  await Promise.all(workers.map(async w => await w.proc))
+}
+
+/** Runs a command to its end: exit code, stdout and stderr. */
+export async function runCli (args: string[], timeoutMs = 300_000): Promise<Result> {
+  return execa(process.execPath, [CLI, ...args], {
+    reject: false, timeout: timeoutMs, env: { BLENDNET_LOG: 'info' }
+  })
+}
