@@ -1,0 +1,103 @@
+/**
+ * A user's mistakes end in one sentence and exit code 2, before any
+ * network work, and leave nothing behind.
+ */
+import assert from 'node:assert/strict'
+import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { before, describe, it } from 'node:test'
+import { findBlender } from '../../src/blender/install.js'
+import { makeDemoScene } from '../../src/demo/demo-scene.js'
+import { pngBytes } from '../helpers/fake-renderers.js'
+import { runCli } from '../helpers/cli.js'
+import { tempDir } from '../helpers/swarm.js'
+import { gzipSync } from 'node:zlib'
+import { readFile } from 'node:fs/promises'
+
+describe('submit refuses bad input with one clear sentence', { timeout: 300_000 }, () => {
+  let dir: string
+  let scene: string
+
+  before(async () => {
+    dir = await tempDir('blendnet-errors-')
+    scene = join(dir, 'scene.blend')
+    await makeDemoScene(await findBlender(), scene, { frames: 4 })
+  })
+
+  async function expectUsageError (args: string[], pattern: RegExp): Promise<void> {
+    const result = await runCli(['submit', ...args], 120_000)
+    assert.equal(result.exitCode, 2, `${result.stdout}\n${result.stderr}`)
+    const message = (result.stderr as string).trim()
+    assert.match(message, pattern)
+    assert.equal(message.split('\n').length, 1, `one line, got:\n${message}`)
+    assert.doesNotMatch(result.stdout as string, /coordinator/)
+  }
+
+  it('a scene file that does not exist', async () => {
+    await expectUsageError([join(dir, 'nope.blend'), '--output', join(dir, 'o1')], /nope\.blend/)
+  })
+
+  it('a file that is not a .blend', async () => {
+    const png = join(dir, 'picture.blend')
+    await writeFile(png, pngBytes(4, 4, 0))
+    await expectUsageError([png, '--output', join(dir, 'o2')], /is not a \.blend file/)
+  })
+
+  it('a .blend compressed twice', async () => {
+    const twice = join(dir, 'twice.blend')
+    await writeFile(twice, gzipSync(gzipSync(await readFile(scene))))
+    await expectUsageError([twice, '--output', join(dir, 'o3')], /compressed twice/)
+  })
+
+  it('a frame range that runs backwards', async () => {
+    await expectUsageError([scene, '--frames', '10-1', '--output', join(dir, 'o4')], /runs backwards/)
+  })
+
+  it('an output folder that is a file', async () => {
+    const file = join(dir, 'a-file')
+    await writeFile(file, '')
+    await expectUsageError([scene, '--output', file], /is a file, not a folder/)
+  })
+
+  it('an output folder that cannot be written', async () => {
+    if (process.getuid?.() === 0) {
+      // root writes anywhere; a read-only folder cannot stop it.
+      const ro = join(dir, 'is-a-file', 'below')
+      await writeFile(join(dir, 'is-a-file'), '')
+      await expectUsageError([scene, '--output', ro], /not writable/)
+      return
+    }
+    const ro = join(dir, 'read-only')
+    await mkdir(ro)
+    await chmod(ro, 0o500)
+    await expectUsageError([scene, '--output', ro], /not writable/)
+  })
+
+  it('a scene name the file does not have', async () => {
+    await expectUsageError([scene, '--scene', 'Nacht', '--output', join(dir, 'o5')], /"Nacht" is not in the file; its scenes are "Scene"/)
+  })
+
+  it('an unknown image format', async () => {
+    await expectUsageError([scene, '--format', 'GIF', '--output', join(dir, 'o6')], /--format "GIF"/)
+  })
+
+  it('a missing --output', async () => {
+    await expectUsageError([scene], /--output/)
+  })
+
+  it('a bootstrap address without a peer id', async () => {
+    await expectUsageError([scene, '--output', join(dir, 'o7'), '--bootstrap', '/ip4/127.0.0.1/tcp/1'], /\/p2p\//)
+  })
+
+  it('left no output folder behind for the file errors', async () => {
+    const entries = await readdir(dir)
+    assert.ok(!entries.includes('o1') && !entries.includes('o2'), entries.join(', '))
+  })
+
+  it('no worker within --worker-wait ends with exit 1 and a sentence', async () => {
+    const result = await runCli(['submit', scene, '--output', join(dir, 'o8'), '--worker-wait', '2s', '--listen', '/ip4/127.0.0.1/tcp/0'], 60_000)
+    assert.equal(result.exitCode, 1)
+    assert.match(result.stdout as string, /no worker joined the swarm in time/)
+  })
+})
+
