@@ -105,7 +105,7 @@ export async function submitCommand (args: string[]): Promise<number> {
   const coordinator = new Coordinator({
     node,
     job: spec,
-    output: new OutputFolder(plan.outputDir, spec.settings as never),
+    output: new OutputFolder(plan.outputDir, spec.settings),
     timeoutMs,
     workerWaitMs,
     onEvent: printEvent
@@ -117,8 +117,6 @@ export async function submitCommand (args: string[]): Promise<number> {
   process.once('SIGTERM', stopOnSignal)
 
   const outcome = await coordinator.run()
-  // Let the "job finished" gossip leave before the node goes.
-  await new Promise(resolve => setTimeout(resolve, 300))
   await node.stop()
   printSummary(outcome, plan.outputDir, Date.now() - started)
   if (!outcome.succeeded) throw new JobFailedError('')

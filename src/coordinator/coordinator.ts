@@ -127,7 +127,7 @@ export class Coordinator {
   private async stop (): Promise<void> {
     for (const timer of this.timers) clearInterval(timer)
     clearTimeout(this.announceSoon)
-    this.publish({ finished: { jobId: this.jobId, succeeded: this.ctx.state.succeeded() } })
+    await this.publish({ finished: { jobId: this.jobId, succeeded: this.ctx.state.succeeded() } })
     await this.blobs.stop()
     await this.opts.node.unhandle([CLAIM_PROTOCOL, RESULT_PROTOCOL])
   }
@@ -152,9 +152,12 @@ export class Coordinator {
     }
   }
 
-  private publish (message: SwarmMessage): void {
-    this.opts.node.services.pubsub.publish(JOBS_TOPIC, encodeSwarmMessage(message))
-      .catch((err: Error) => { log.debug('publish failed', { job: this.jobId, err: err.message }) })
+  private async publish (message: SwarmMessage): Promise<void> {
+    try {
+      await this.opts.node.services.pubsub.publish(JOBS_TOPIC, encodeSwarmMessage(message))
+    } catch (err) {
+      log.debug('publish failed', { job: this.jobId, err: (err as Error).message })
+    }
   }
 
   /** Announce now and again in a moment: coalesces bursts of changes. */
@@ -170,7 +173,7 @@ export class Coordinator {
     const { job, state } = this.ctx
     if (state.isFinished()) return
     const open = state.openChunks()
-    this.publish({
+    void this.publish({
       job: {
         jobId: job.jobId,
         blend: { sha256: job.blend.sha256, size: job.blend.size, name: job.blend.name },
@@ -206,7 +209,7 @@ export class Coordinator {
   private onGranted (chunk: number, worker: string, frames: number[]): void {
     log.info('granted claim', { job: this.jobId, chunk, peer: worker, frames: frames.join(',') })
     this.emit({ type: 'chunk-granted', chunk, worker, frames })
-    this.publish({ granted: { jobId: this.jobId, chunkId: chunk, worker } })
+    void this.publish({ granted: { jobId: this.jobId, chunkId: chunk, worker } })
     this.scheduleAnnounce()
   }
 

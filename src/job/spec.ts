@@ -4,12 +4,16 @@
  */
 import { createHash } from 'node:crypto'
 import type { RenderSettings } from '../net/wire.js'
+import type { ImageFormat } from './naming.js'
+
+/** The wire's render settings, with the format known to be an image one. */
+export type JobSettings = RenderSettings & { format: ImageFormat }
 
 export interface JobSpec {
   /** Derived from everything below, so the same submit is the same job. */
   jobId: string
   blend: { path: string, sha256: Uint8Array, size: number, name: string }
-  settings: RenderSettings
+  settings: JobSettings
   /** The oldest Blender that can read the file, "major.minor". */
   minBlender: string
   chunks: number[][]

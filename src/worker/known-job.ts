@@ -4,6 +4,7 @@
  * Gossip is only a hint; the coordinator's reply to a claim is the truth.
  */
 import type { PeerId } from '@libp2p/interface'
+import { isImageFormat, type ImageFormat } from '../job/naming.js'
 import type { ChunkGranted, ChunkOffer, JobAnnouncement } from '../net/wire.js'
 
 export type Offer = ChunkOffer
@@ -21,6 +22,12 @@ export class KnownJob {
   constructor (readonly coordinator: PeerId, public announcement: JobAnnouncement) {}
 
   /** A fresh announcement supersedes what gossip said since the last. */
+  /** The job's image format; 'PNG' stands in until admit() refuses. */
+  get format (): ImageFormat {
+    const format = this.announcement.settings.format
+    return isImageFormat(format) ? format : 'PNG'
+  }
+
   update (announcement: JobAnnouncement): void {
     this.announcement = announcement
     this.taken.clear()

@@ -210,7 +210,7 @@ export class Worker {
         blendPath,
         scene: ann.settings.scene,
         frames,
-        format: ann.settings.format as never,
+        format: job.format,
         chunkDir,
         signal: abort.signal
       })

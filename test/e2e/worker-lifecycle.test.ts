@@ -1,0 +1,57 @@
+/**
+ * Workers as processes: an ephemeral worker leaves when its job is done,
+ * and a worker whose Blender crashes fails the job with the reason shown.
+ */
+import assert from 'node:assert/strict'
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { findBlender } from '../../src/blender/install.js'
+import { packagePath } from '../../src/common/paths.js'
+import { makeDemoScene } from '../../src/demo/demo-scene.js'
+import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
+import { tempDir } from '../helpers/swarm.js'
+
+describe('worker processes', { timeout: 300_000 }, () => {
+  let dir: string
+  let scene: string
+  const started: RunningWorker[] = []
+
+  before(async () => {
+    dir = await tempDir('blendnet-lifecycle-')
+    scene = join(dir, 'scene.blend')
+    await makeDemoScene(await findBlender(), scene, { frames: 4 })
+  })
+
+  after(async () => {
+    await stopWorkers(started)
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('--once renders, then exits 0 and removes its work files once the job is done', async () => {
+    const workDir = join(dir, 'once')
+    const worker = await startCliWorker(workDir, [], ['--once'])
+    started.push(worker)
+    const result = await runCli(['submit', scene, '--frames', '1-4', '--chunk-size', '2',
+      '--output', join(dir, 'once-out'), '--bootstrap', worker.addr])
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
+
+    const exit = await worker.proc
+    assert.equal(exit.exitCode, 0, worker.output())
+    assert.match(worker.output(), /removed its work files/)
+    assert.deepEqual((await readdir(workDir)).sort(), ['peer.key'])
+  })
+
+  it('a Blender that crashes on every chunk fails the job: exit 1, frames and reason named', async () => {
+    const crashing = packagePath('test', 'fixtures', 'fake-blender', 'blender-crashes-sigsegv')
+    const worker = await startCliWorker(join(dir, 'crashing'), [], ['--blender', crashing])
+    started.push(worker)
+    const result = await runCli(['submit', scene, '--frames', '1-4', '--chunk-size', '2',
+      '--output', join(dir, 'crash-out'), '--bootstrap', worker.addr], 120_000)
+    assert.equal(result.exitCode, 1, `${result.stdout}\n${result.stderr}`)
+    assert.match(result.stdout as string, /job failed: 4 of 4 frames not rendered/)
+    assert.match(result.stdout as string, /frames 1-2: .*SIGSEGV/)
+    assert.match(result.stdout as string, /frames 3-4: .*SIGSEGV/)
+    assert.deepEqual(await readdir(join(dir, 'crash-out')), [])
+  })
+})
