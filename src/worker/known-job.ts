@@ -18,6 +18,8 @@ export class KnownJob {
   ineligible?: string
   private readonly taken = new Set<number>()
   private readonly refusedHere = new Set<number>()
+  /** Chunks this worker failed: the coordinator will not grant them again. */
+  private readonly failedHere = new Set<number>()
 
   constructor (readonly coordinator: PeerId, public announcement: JobAnnouncement) {}
 
@@ -42,9 +44,14 @@ export class KnownJob {
     this.refusedHere.add(chunkId)
   }
 
+  failed (chunkId: number): void {
+    this.failedHere.add(chunkId)
+  }
+
   nextOffer (): Offer | undefined {
     const open = this.announcement.openChunks.filter(c =>
-      !this.taken.has(c.id) && !this.refusedHere.has(c.id) && c.frames.length > 0)
+      !this.taken.has(c.id) && !this.refusedHere.has(c.id) &&
+      !this.failedHere.has(c.id) && c.frames.length > 0)
     if (open.length === 0) return undefined
     return open[Math.floor(Math.random() * Math.min(PICK_WINDOW, open.length))]
   }

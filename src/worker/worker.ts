@@ -4,8 +4,7 @@
  * Blender, pushes every frame to the coordinator and starts over. It holds
  * one chunk at a time and renews its lease while it works on it.
  */
-import { rm } from 'node:fs/promises'
-import { access } from 'node:fs/promises'
+import { access, rm } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Message } from '@libp2p/gossipsub'
@@ -220,7 +219,10 @@ export class Worker {
         log.info('frame delivered', { ...fields, frame })
       }
     } catch (err) {
-      if (!abort.signal.aborted) await this.reportFailure(client, chunkId, err)
+      if (!abort.signal.aborted) {
+        job.failed(chunkId)
+        await this.reportFailure(client, chunkId, err)
+      }
     } finally {
       lease.stop()
       this.current = undefined
