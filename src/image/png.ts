@@ -1,0 +1,122 @@
+/**
+ * PNG structure: every chunk inside the file with a good CRC, and an
+ * image data stream that inflates to exactly the bytes the size calls
+ * for. The pixels themselves are decoded in png-pixels.ts.
+ */
+import { crc32, inflateSync } from 'node:zlib'
+import {
+  ImageDecodeError, errorText, latin1, viewOf, type Size
+} from './bytes.js'
+import { checkFamily } from './family.js'
+
+interface PngLayout {
+  width: number
+  height: number
+  /** Bits per pixel as stored: samples per pixel times bit depth. */
+  pixelBits: number
+  interlaced: boolean
+  imageData: Uint8Array[]
+}
+
+/** Samples per pixel of each PNG colour type (grey, RGB, palette...). */
+const PNG_SAMPLES: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }
+
+/** Adam7 passes: first column, first row, column step, row step. */
+const ADAM7 = [
+  [0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4],
+  [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]
+]
+
+/** The size from IHDR, once every chunk has been found whole. */
+export function pngSize (bytes: Uint8Array): Size {
+  const { width, height } = readPngChunks(bytes)
+  return { width, height }
+}
+
+/**
+ * Throws unless this is a PNG whose chunks and compressed image data are
+ * whole. The scanline filters are left to the decoder.
+ */
+export function checkPng (bytes: Uint8Array): void {
+  checkFamily(bytes, 'PNG')
+  checkPngImageData(readPngChunks(bytes))
+}
+
+/**
+ * Walk the chunks: IHDR first, each inside the file with a good CRC
+ * (ancillary text chunks too, which a decoder skips), IEND last.
+ */
+function readPngChunks (bytes: Uint8Array): PngLayout {
+  const view = viewOf(bytes)
+  const imageData: Uint8Array[] = []
+  let pos = 8
+  let type = ''
+  while (type !== 'IEND') {
+    const end = pos + 12 + view.getUint32(pos)
+    type = latin1(bytes.subarray(pos + 4, pos + 8))
+    checkPngChunk(bytes, pos, end, type)
+    if (type === 'IDAT') imageData.push(bytes.subarray(pos + 8, end - 4))
+    pos = end
+  }
+
+  const samples = PNG_SAMPLES[bytes[25]] ?? 0
+  return {
+    width: view.getUint32(16),
+    height: view.getUint32(20),
+    pixelBits: samples * bytes[24],
+    interlaced: bytes[28] === 1,
+    imageData
+  }
+}
+
+/** A chunk is length, type, data, then a CRC of type and data. */
+function checkPngChunk (
+  bytes: Uint8Array, pos: number, end: number, type: string
+): void {
+  if (end > bytes.length) {
+    const where = type.length === 4 ? `in its ${type} chunk` : 'mid-chunk'
+    throw new ImageDecodeError(`the PNG is cut short ${where}`)
+  }
+  const stored = viewOf(bytes).getUint32(end - 4)
+  if (crc32(bytes.subarray(pos + 4, end - 4)) !== stored) {
+    throw new ImageDecodeError(`the PNG ${type} chunk is damaged`)
+  }
+  if (pos === 8 && type !== 'IHDR') {
+    throw new ImageDecodeError('the PNG does not start with its IHDR')
+  }
+}
+
+/**
+ * Inflate the image data with zlib, which checks the stream's Adler-32
+ * (pngjs stops once it has enough bytes and misses damage), and require
+ * exactly the bytes the size calls for.
+ */
+function checkPngImageData (layout: PngLayout): void {
+  const expected = rawPngLength(layout)
+  let raw: Buffer
+  try {
+    raw = inflateSync(Buffer.concat(layout.imageData),
+      { maxOutputLength: Math.max(expected, 1) })
+  } catch (err) {
+    throw new ImageDecodeError(
+      `the PNG image data is damaged (${errorText(err)})`, err)
+  }
+
+  if (raw.length !== expected) {
+    throw new ImageDecodeError(`the PNG holds ${raw.length} bytes of ` +
+      `image data, not the ${expected} its size calls for`)
+  }
+}
+
+/** Filtered scanlines: each row is a filter byte and its pixels. */
+function rawPngLength (layout: PngLayout): number {
+  const rows = (width: number, height: number): number =>
+    width <= 0 || height <= 0
+      ? 0
+      : height * (Math.ceil(width * layout.pixelBits / 8) + 1)
+  if (!layout.interlaced) return rows(layout.width, layout.height)
+
+  return ADAM7.reduce((sum, [x, y, dx, dy]) => sum + rows(
+    Math.ceil((layout.width - x) / dx),
+    Math.ceil((layout.height - y) / dy)), 0)
+}
