@@ -40,6 +40,12 @@ export const PRESENCE_INTERVAL_MS = 5 * SECOND
 /** A worker not heard from for this long is no longer counted as present. */
 export const PRESENCE_TIMEOUT_MS = 3 * PRESENCE_INTERVAL_MS
 
+/**
+ * A job not announced for this long is forgotten by workers: its
+ * coordinator is gone (killed, or its machine left the network).
+ */
+export const JOB_STALE_MS = 15 * ANNOUNCE_INTERVAL_MS
+
 /** Open chunks listed in one announcement; keeps gossip messages small. */
 export const MAX_ANNOUNCED_OFFERS = 32
 

@@ -21,6 +21,9 @@ export class KnownJob {
   /** Chunks this worker failed: the coordinator will not grant them again. */
   private readonly failedHere = new Set<number>()
 
+  /** When the coordinator last announced the job. */
+  lastSeen = Date.now()
+
   constructor (readonly coordinator: PeerId, public announcement: JobAnnouncement) {}
 
   /** A fresh announcement supersedes what gossip said since the last. */
@@ -32,6 +35,7 @@ export class KnownJob {
 
   update (announcement: JobAnnouncement): void {
     this.announcement = announcement
+    this.lastSeen = Date.now()
     this.taken.clear()
     this.refusedHere.clear()
   }

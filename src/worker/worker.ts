@@ -11,7 +11,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { ChunkRenderError } from '../blender/errors.js'
 import type { ChunkRenderer } from '../blender/driver.js'
-import { JOBS_TOPIC, PRESENCE_INTERVAL_MS } from '../common/constants.js'
+import { JOB_STALE_MS, JOBS_TOPIC, PRESENCE_INTERVAL_MS } from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { atLeastVersion } from '../common/versions.js'
@@ -35,6 +35,8 @@ export interface WorkerOptions {
   workDir: WorkDir
   /** Leave once the first job this worker joined has finished. */
   once?: boolean
+  /** Forget a job not announced for this long (default JOB_STALE_MS). */
+  jobStaleMs?: number
 }
 
 export class Worker {
@@ -61,7 +63,10 @@ export class Worker {
       }))
     pubsub.addEventListener('message', (evt) => { this.onGossip(evt.detail) })
     pubsub.subscribe(JOBS_TOPIC)
-    this.presenceTimer = setInterval(() => { this.announcePresence() }, PRESENCE_INTERVAL_MS)
+    this.presenceTimer = setInterval(() => {
+      this.announcePresence()
+      void this.forgetStaleJobs()
+    }, PRESENCE_INTERVAL_MS)
     this.announcePresence()
   }
 
@@ -134,6 +139,18 @@ export class Worker {
     if (addrs.length === 0) return
     this.opts.node.peerStore.merge(job.coordinator, { multiaddrs: addrs })
       .catch((err: Error) => { log.debug('peer store', { err: err.message }) })
+  }
+
+  /** A job whose coordinator fell silent is over for this worker too. */
+  private async forgetStaleJobs (): Promise<void> {
+    const now = Date.now()
+    for (const job of [...this.jobs.values()]) {
+      if (now - job.lastSeen < (this.opts.jobStaleMs ?? JOB_STALE_MS)) continue
+      log.warn('coordinator went silent, forgetting job', {
+        job: job.announcement.jobId, peer: job.coordinator.toString()
+      })
+      await this.onFinished(job.coordinator.toString(), job.announcement.jobId)
+    }
   }
 
   private async onFinished (from: string, jobId: string): Promise<void> {

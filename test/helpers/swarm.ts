@@ -16,7 +16,7 @@ import { hashFile } from '../../src/net/fetch.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import { createSwarmNode, type SwarmNode } from '../../src/net/node.js'
 import { WorkDir } from '../../src/worker/work-dir.js'
-import { Worker } from '../../src/worker/worker.js'
+import { Worker, type WorkerOptions } from '../../src/worker/worker.js'
 
 export const WIDTH = 16
 export const HEIGHT = 9
@@ -75,11 +75,11 @@ export interface TestWorker {
 }
 
 export async function startWorker (renderer: ChunkRenderer, bootstrap: string[],
-  blenderVersion = '3.4.1'): Promise<TestWorker> {
+  blenderVersion = '3.4.1', extra: Partial<WorkerOptions> = {}): Promise<TestWorker> {
   const key = await newPeerKey()
   const node = await createSwarmNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, mdns: false })
   const workDir = await WorkDir.open(await tempDir('blendnet-worker-'))
-  const worker = new Worker({ node, key, renderer, blenderVersion, workDir })
+  const worker = new Worker({ node, key, renderer, blenderVersion, workDir, ...extra })
   await worker.start()
   return { worker, node, workDir }
 }

@@ -110,6 +110,20 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     assert.equal(outcome.failedFrames[0].reason, 'the job timed out')
   })
 
+  it('an ephemeral worker leaves when its coordinator goes silent', async () => {
+    const job = await withJob([1, 2], 1)
+    const run = job.coordinator.run()
+    const hung = new HangsUntilAborted()
+    const w = await withWorker(hung, [addrOf(job.node)], '3.4.1', { once: true, jobStaleMs: 2000 })
+    await waitFor(() => hung.started > 0, 'the worker to take a chunk')
+    // The submit's machine vanishes: no "job finished" ever comes.
+    await job.node.stop()
+    await w.worker.done
+    assert.equal(hung.started, 1)
+    job.coordinator.cancel('test over')
+    await run
+  })
+
   it('moves a 64 MiB scene to a worker, verified by hash', async () => {
     const job = await withJob([1], 1, { sceneBytes: 64 * 1024 * 1024 })
     const run = job.coordinator.run()
