@@ -17,3 +17,7 @@ export {
   ChunkRenderError
 } from './errors.js'
 export { CHUNK_LOG_NAME } from './chunk-files.js'
+export {
+  BlenderUnhealthyError, PROBE_TIMEOUT_MS, healthSummary, probeBlender,
+  type GpuDevice, type ProbeOptions, type WorkerCapabilities
+} from './probe.js'
