@@ -11,6 +11,7 @@
 import { join } from 'node:path'
 import { packagePath } from '../common/paths.js'
 import { BLENDER_OUTPUT_PATTERN, type ImageFormat } from '../job/naming.js'
+import type { PathMap } from './dependencies.js'
 
 /**
  * No UI, no user preferences or add-ons, and no Python stored in the
@@ -27,6 +28,8 @@ export interface ChunkPlan {
   frames: number[]
   /** Overrides the scene's own resolution %, e.g. 25 for previews. */
   resolutionPercentage?: number
+  /** Where the worker put the scene's files (render_chunk.py applies it). */
+  pathMap?: PathMap
 }
 
 export interface RenderChunkArgs extends ChunkPlan {
@@ -64,7 +67,8 @@ export function renderChunkArgv (args: RenderChunkArgs): string[] {
   const plan: ChunkPlan = {
     scene: args.scene,
     frames: args.frames,
-    resolutionPercentage: args.resolutionPercentage
+    resolutionPercentage: args.resolutionPercentage,
+    pathMap: args.pathMap
   }
   return [
     ...openBlendArgs(args.blendPath),

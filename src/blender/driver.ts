@@ -11,6 +11,7 @@ import { renderChunkArgv } from './argv.js'
 import { listChunkFiles, prepareChunkDir } from './chunk-files.js'
 import { BlenderLog } from './chunk-log.js'
 import { judgeChunk } from './chunk-verdict.js'
+import type { PathMap } from './dependencies.js'
 import { ChunkRenderError } from './errors.js'
 import type { BlenderInstall } from './install.js'
 import { runBlender, type BlenderRun } from './process.js'
@@ -28,6 +29,12 @@ export interface ChunkRenderRequest {
   chunkDir: string
   /** Overrides the scene's resolution %, e.g. 25 for a preview job. */
   resolutionPercentage?: number
+  /**
+   * Artist-side absolute path → where this worker put that file or
+   * folder. Applied before rendering; a file the render reads that is
+   * still missing then fails the chunk, naming it (case B09).
+   */
+  pathMap?: PathMap
   timeoutMs?: number
   signal?: AbortSignal
   /**

@@ -70,18 +70,23 @@ async function runVersion (path: string): Promise<string> {
 }
 
 function describeRunFailure (err: unknown): string {
-  const e = err as { code?: string, timedOut?: boolean, exitCode?: number }
+  const e = err as {
+    code?: string, timedOut?: boolean, exitCode?: number, all?: string
+  }
   if (e.code === 'ENOENT') return 'does not exist'
   if (e.code === 'EACCES') return 'is not executable'
   if (e.timedOut === true) return 'did not answer --version in time'
   if (e.exitCode !== undefined) {
-    return `failed to run --version (exit code ${e.exitCode})`
+    // The loader's or Blender's own words say most: a missing library...
+    const said = firstLine(e.all ?? '')
+    return `cannot start${said === '' ? '' : `: ${said}`} ` +
+      `(exit code ${e.exitCode})`
   }
   return `could not be run (${messageOf(err)})`
 }
 
 function firstLine (text: string): string {
-  return text.trim().split('\n')[0]?.slice(0, 80) ?? ''
+  return text.trim().split('\n')[0]?.slice(0, 240) ?? ''
 }
 
 /**

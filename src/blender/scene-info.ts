@@ -1,13 +1,17 @@
 /**
  * What a .blend file holds, asked of Blender itself: its scenes with their
- * frame ranges, output size and format, engine and camera. Submit uses it
- * to validate `--scene` and the frames before any chunk is offered (B14).
+ * frame ranges, output size and format, engine, camera and the render
+ * settings a worker must be able to honour; and the files outside the
+ * .blend that a render reads. Submit uses it to validate `--scene` and
+ * the frames before any chunk is offered (B14), and to send every file
+ * the scene needs along with it (B09).
  */
 import { resolve } from 'node:path'
 import { execa } from 'execa'
 import { sceneInfoArgv } from './argv.js'
 import { BlenderLog } from './chunk-log.js'
 import { blenderReason } from './chunk-verdict.js'
+import { missingDependencies, type Dependency } from './dependencies.js'
 import { BlendUnreadableError, BlenderNotFoundError } from './errors.js'
 import type { BlenderInstall } from './install.js'
 import { INSPECT_TIMEOUT_MS } from './limits.js'
@@ -32,6 +36,26 @@ export interface SceneInfo {
   /** 'CYCLES', 'BLENDER_EEVEE', 'BLENDER_WORKBENCH', ... */
   engine: string
   hasCamera: boolean
+  /** The view layers enabled for rendering. */
+  viewLayers: string[]
+  /** Cycles' device setting, whatever the engine. */
+  device: 'CPU' | 'GPU'
+  /** Of the scene's engine: Cycles, EEVEE, or Workbench anti-aliasing. */
+  samples: number
+  /**
+   * Cycles denoising, or a compositor Denoise node that runs (nodes in
+   * use, node not muted). Both need OpenImageDenoise (case B19).
+   */
+  denoising: boolean
+  /** Compositor File Output nodes that run: they write their own files. */
+  fileOutputNodes: string[]
+  /**
+   * What would need the Python stored in the file, which blendnet never
+   * runs (--disable-autoexec): `driver Cube.location[1]: sin(frame)` for
+   * each scripted driver beyond Blender's simple expressions, and
+   * `registered script rig_ui.py` for each text block run at load.
+   */
+  usesPython: string[]
 }
 
 export interface BlendInfo {
@@ -40,7 +64,16 @@ export interface BlendInfo {
   fileVersion: string
   /** Sorted by name, as Blender lists them. */
   scenes: SceneInfo[]
+  /** Every file outside the .blend that the file's scenes read. */
+  dependencies: Dependency[]
+  /** The dependencies that are not all there. */
+  missing: Dependency[]
+  /** Names of datablocks packed into the file: they need no transfer. */
+  packed: string[]
 }
+
+/** As scene_info.py prints it: `missing` is derived here. */
+type PrintedInfo = Omit<BlendInfo, 'missing'>
 
 export interface InspectOptions {
   timeoutMs?: number
@@ -79,7 +112,9 @@ export async function inspectBlend (
 function findInfo (lines: string[]): BlendInfo | undefined {
   for (const line of lines) {
     const m = INFO_MARKER.exec(line)
-    if (m !== null) return JSON.parse(m[1]) as BlendInfo
+    if (m === null) continue
+    const info = JSON.parse(m[1]) as PrintedInfo
+    return { ...info, missing: missingDependencies(info.dependencies) }
   }
   return undefined
 }

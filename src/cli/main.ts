@@ -6,6 +6,7 @@
  */
 import { BlendFileError } from '../blendfile/header.js'
 import { BlenderNotFoundError, BlendUnreadableError } from '../blender/errors.js'
+import { BlenderUnhealthyError } from '../blender/probe.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
 import { FrameSpecError } from '../job/frames.js'
 import { demoCommand, DEMO_HELP } from './demo-command.js'
@@ -33,7 +34,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
 
 /** Errors that are the user's to fix: their message is the whole story. */
 const USER_ERRORS = [
-  UsageError, BlendFileError, FrameSpecError, BlenderNotFoundError, BlendUnreadableError
+  UsageError, BlendFileError, FrameSpecError, BlenderNotFoundError, BlendUnreadableError,
+  BlenderUnhealthyError
 ]
 
 async function main (argv: string[]): Promise<number> {

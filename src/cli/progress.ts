@@ -17,7 +17,8 @@ export function printEvent (event: JobEvent): void {
       say(`waiting for workers… none has joined yet (${formatDuration(event.waitedMs)})`)
       break
     case 'worker-joined':
-      say(`worker ${short(event.worker)} joined (Blender ${event.blenderVersion})`)
+      say(`worker ${short(event.worker)} joined: ${event.summary}` +
+        (event.unmet.length > 0 ? ` — cannot render this job: ${event.unmet.join('; ')}` : ''))
       break
     case 'chunk-granted':
       say(`frames ${formatFrameList(event.frames)} → worker ${short(event.worker)}`)

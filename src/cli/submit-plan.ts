@@ -79,7 +79,11 @@ export async function planJob (input: SubmitInput,
   const parts: Omit<JobSpec, 'jobId'> = {
     blend: { path: blendPath, sha256: await hashFile(blendPath), size, name: basename(blendPath) },
     settings: { scene: scene.name, format, width: scene.width, height: scene.height },
-    minBlender: checked.minBlender,
+    requirements: {
+      minBlender: checked.minBlender,
+      engine: scene.engine,
+      device: 'CPU'
+    },
     chunks: splitIntoChunks(frames, input.chunkSize)
   }
   const outputDir = resolve(input.outputDir)

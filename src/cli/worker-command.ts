@@ -5,6 +5,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { findBlender } from '../blender/install.js'
 import { ProcessChunkRenderer } from '../blender/driver.js'
+import { healthSummary, probeBlender } from '../blender/probe.js'
 import { UsageError } from '../common/errors.js'
 import { loadOrCreatePeerKey } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
@@ -59,6 +60,8 @@ export async function workerCommand (args: string[]): Promise<number> {
   if (listen.length === 0) listen.push('/ip4/0.0.0.0/tcp/0')
   const bootstrap = bootstrapAddrs(listFlag(parsed, 'bootstrap'))
   const blender = await findBlender(stringFlag(parsed, 'blender'))
+  // A Blender that cannot render must not claim anything (it says why).
+  const capabilities = await probeBlender(blender)
   const workDir = await WorkDir.open(resolve(stringFlag(parsed, 'work-dir') ?? defaultWorkDir()))
 
   const key = await loadOrCreatePeerKey(workDir.keyPath)
@@ -66,12 +69,13 @@ export async function workerCommand (args: string[]): Promise<number> {
   const node = await createSwarmNode({ privateKey: key, listen, bootstrap, mdns })
   const worker = new Worker({
     node, key, renderer: new ProcessChunkRenderer(blender),
-    blenderVersion: blender.version, workDir, once: parsed.values.once === true
+    capabilities, workDir, once: parsed.values.once === true
   })
   await worker.start()
 
   say(`blendnet worker ${node.peerId.toString()}`)
-  say(`  Blender ${blender.version} (${blender.path}), work dir ${workDir.root}`)
+  say(`  ${healthSummary(capabilities)}`)
+  say(`  Blender at ${blender.path}, work dir ${workDir.root}`)
   say('  others can join through:')
   for (const addr of node.getMultiaddrs()) say(`    ${addr.toString()}`)
   if (bootstrap.length === 0 && !mdns) say('  (no --bootstrap and no mDNS: waiting for peers to dial in)')

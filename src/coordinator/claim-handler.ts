@@ -15,7 +15,7 @@ import {
   type ChunkFailure, type LeaseRenewal
 } from '../net/wire.js'
 import type { CoordinatorContext } from './context.js'
-import { atLeastVersion } from '../common/versions.js'
+import { unmetRequirements } from '../job/requirements.js'
 
 const OK_EMPTY: ClaimReply = { ok: true, reason: '', leaseMs: 0, frames: [] }
 
@@ -65,11 +65,10 @@ async function onClaim (ctx: CoordinatorContext, claim: Claim,
     return refuse(ctx, worker, 'stale-claim', 'claim is too old or from the future')
   }
   ctx.seenNonces.add(nonce)
-  if (!atLeastVersion(claim.blenderVersion, job.minBlender)) {
-    return { ok: false, reason: `needs Blender ${job.minBlender}`, leaseMs: 0, frames: [] }
-  }
+  ctx.markPresent(worker, claim.capabilities)
+  const unmet = unmetRequirements(job.requirements, claim.capabilities)
+  if (unmet.length > 0) return refuse(ctx, worker, 'unfit-worker', unmet.join('; '))
 
-  ctx.markPresent(worker, claim.blenderVersion)
   const grant = state.grant(claim.chunkId, worker, Date.now())
   if (!grant.ok) return { ok: false, reason: grant.reason, leaseMs: 0, frames: [] }
   ctx.onGranted(claim.chunkId, worker, grant.frames)

@@ -1,3 +1,4 @@
+import type { WorkerCapabilities } from '../job/requirements.js'
 import type { JobSpec } from '../job/spec.js'
 import type { SwarmNode } from '../net/node.js'
 import type { JobState } from './job-state.js'
@@ -12,7 +13,7 @@ export interface CoordinatorContext {
   leaseMs: number
   seenNonces: Set<string>
   presentWorkers: () => ReadonlySet<string>
-  markPresent: (worker: string, blenderVersion: string) => void
+  markPresent: (worker: string, capabilities: WorkerCapabilities) => void
   /** Counts and logs a message refused as malformed or hostile. */
   reject: (peer: string, kind: string, reason: string) => void
   onGranted: (chunk: number, worker: string, frames: number[]) => void

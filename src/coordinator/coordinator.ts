@@ -13,8 +13,13 @@ import { logger } from '../common/log.js'
 import type { JobSpec } from '../job/spec.js'
 import { BlobServer } from '../net/fetch.js'
 import { validateSwarmMessage } from '../net/gossip.js'
+import {
+  describeOffer, healthSummary, unmetRequirements, type WorkerCapabilities
+} from '../job/requirements.js'
 import type { SwarmNode } from '../net/node.js'
-import { decodeSwarmMessage, encodeSwarmMessage, type SwarmMessage } from '../net/wire.js'
+import {
+  decodeSwarmMessage, encodeSwarmMessage, requirementsToWire, type SwarmMessage
+} from '../net/wire.js'
 import { registerClaimHandler } from './claim-handler.js'
 import type { CoordinatorContext } from './context.js'
 import type { FailedFrame, JobEvent, JobOutcome } from './events.js'
@@ -39,6 +44,12 @@ export interface CoordinatorOptions {
 /** How often leases and presence are checked. */
 const TICK_MS = 500
 
+/**
+ * How long every present worker may be unable to render the job before
+ * the job fails: long enough for a capable worker that is joining too.
+ */
+const NO_FIT_GRACE_MS = 5000
+
 /** While no worker is present, say so after 3 s and then every 10 s. */
 const FIRST_WAITING_NOTICE_MS = 3000
 const WAITING_NOTICE_MS = 10_000
@@ -46,6 +57,7 @@ const WAITING_NOTICE_MS = 10_000
 export class Coordinator {
   private readonly ctx: CoordinatorContext
   private readonly present = new Map<string, number>()
+  private readonly capabilities = new Map<string, WorkerCapabilities>()
   private readonly rejected: Record<string, number> = {}
   private readonly blobs: BlobServer
   private readonly started = Date.now()
@@ -55,6 +67,7 @@ export class Coordinator {
   private announceSoon?: NodeJS.Timeout
   private finish?: (outcome: JobOutcome) => void
   private stopReason?: string
+  private unfitSince?: number
 
   constructor (private readonly opts: CoordinatorOptions) {
     const leaseMs = opts.leaseMs ?? LEASE_MS
@@ -67,7 +80,7 @@ export class Coordinator {
       leaseMs,
       seenNonces: new Set(),
       presentWorkers: () => new Set(this.present.keys()),
-      markPresent: (worker, version) => { this.markPresent(worker, version) },
+      markPresent: (worker, caps) => { this.markPresent(worker, caps) },
       reject: (peer, kind, reason) => { this.reject(peer, kind, reason) },
       onGranted: (chunk, worker, frames) => { this.onGranted(chunk, worker, frames) },
       onFrameDone: (chunk, frame, worker, path) => { this.onFrameDone(chunk, frame, worker, path) },
@@ -148,7 +161,7 @@ export class Coordinator {
     if (msg.topic !== JOBS_TOPIC || msg.type !== 'signed') return
     const decoded = decodeSwarmMessage(msg.data)
     if (decoded !== undefined && 'worker' in decoded) {
-      this.markPresent(msg.from.toString(), decoded.worker.blenderVersion)
+      this.markPresent(msg.from.toString(), decoded.worker.capabilities)
     }
   }
 
@@ -178,7 +191,7 @@ export class Coordinator {
         jobId: job.jobId,
         blend: { sha256: job.blend.sha256, size: job.blend.size, name: job.blend.name },
         settings: job.settings,
-        minBlender: job.minBlender,
+        requirements: requirementsToWire(job.requirements),
         openChunks: open.slice(0, MAX_ANNOUNCED_OFFERS).map(c => ({
           id: c.id, frames: state.remaining(c)
         })),
@@ -191,12 +204,16 @@ export class Coordinator {
 
   // ----------------------------------------------------------- workers --
 
-  private markPresent (worker: string, blenderVersion: string): void {
+  private markPresent (worker: string, caps: WorkerCapabilities): void {
     if (!this.present.has(worker)) {
-      log.info('worker joined', { job: this.jobId, peer: worker, blender: blenderVersion })
-      this.emit({ type: 'worker-joined', worker, blenderVersion })
+      const unmet = unmetRequirements(this.opts.job.requirements, caps)
+      log.info('worker joined', {
+        job: this.jobId, peer: worker, blender: caps.blenderVersion, unmet: unmet.join('; ') || undefined
+      })
+      this.emit({ type: 'worker-joined', worker, summary: healthSummary(caps), unmet })
     }
     this.present.set(worker, Date.now())
+    this.capabilities.set(worker, caps)
     this.lastWorkerSeen = Date.now()
   }
 
@@ -234,7 +251,10 @@ export class Coordinator {
     const now = Date.now()
     const { state } = this.ctx
     for (const [worker, seen] of this.present) {
-      if (now - seen > PRESENCE_TIMEOUT_MS) this.present.delete(worker)
+      if (now - seen > PRESENCE_TIMEOUT_MS) {
+        this.present.delete(worker)
+        this.capabilities.delete(worker)
+      }
     }
     for (const chunk of state.chunks.filter(c => c.status === 'leased')) {
       if (chunk.lease === undefined || chunk.lease.expiresAt > now) continue
@@ -245,8 +265,27 @@ export class Coordinator {
     for (const chunk of state.failUnclaimable(this.ctx.presentWorkers())) {
       log.warn('chunk failed: no worker left to try it', { job: this.jobId, chunk: chunk.id })
     }
+    this.checkFit(now)
     this.checkLimits(now)
     if (state.isFinished()) this.complete()
+  }
+
+  /**
+   * Workers are present but none can render the job as specified: say
+   * what is missing and what the swarm offers, instead of waiting.
+   */
+  private checkFit (now: number): void {
+    const present = [...this.capabilities.values()]
+    const unfit = present.map(c => unmetRequirements(this.opts.job.requirements, c))
+    if (present.length === 0 || unfit.some(u => u.length === 0)) {
+      this.unfitSince = undefined
+      return
+    }
+    this.unfitSince ??= now
+    if (now - this.unfitSince < NO_FIT_GRACE_MS) return
+    const needs = [...new Set(unfit.flat())].join('; ')
+    this.stopReason = `no worker can render this job (${needs}); the swarm offers ${describeOffer(present)}`
+    this.complete()
   }
 
   private checkLimits (now: number): void {

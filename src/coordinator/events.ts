@@ -4,7 +4,7 @@
  */
 export type JobEvent =
   | { type: 'waiting-for-workers', waitedMs: number }
-  | { type: 'worker-joined', worker: string, blenderVersion: string }
+  | { type: 'worker-joined', worker: string, summary: string, unmet: string[] }
   | { type: 'chunk-granted', chunk: number, worker: string, frames: number[] }
   | { type: 'frame-done', frame: number, worker: string, path: string, done: number, total: number }
   | { type: 'frame-rejected', frame: number, worker: string, reason: string }

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto'
 import type { RenderSettings } from '../net/wire.js'
 import type { ImageFormat } from './naming.js'
+import type { JobRequirements } from './requirements.js'
 
 /** The wire's render settings, with the format known to be an image one. */
 export type JobSettings = RenderSettings & { format: ImageFormat }
@@ -14,8 +15,8 @@ export interface JobSpec {
   jobId: string
   blend: { path: string, sha256: Uint8Array, size: number, name: string }
   settings: JobSettings
-  /** The oldest Blender that can read the file, "major.minor". */
-  minBlender: string
+  /** What a worker's Blender must offer to render it as specified. */
+  requirements: JobRequirements
   chunks: number[][]
 }
 

@@ -10,6 +10,7 @@ import {
 } from '../common/constants.js'
 import { WireError } from '../common/errors.js'
 import { packagePath } from '../common/paths.js'
+import type { JobRequirements } from '../job/requirements.js'
 
 export interface BlobRef { sha256: Uint8Array, size: number, name: string }
 export interface RenderSettings {
@@ -19,11 +20,26 @@ export interface RenderSettings {
   height: number
 }
 export interface ChunkOffer { id: number, frames: number[] }
+export interface Requirements {
+  minBlender: string
+  engine: string
+  device: string
+  denoiser: string
+}
+export interface Capabilities {
+  blenderVersion: string
+  engines: string[]
+  denoisers: string[]
+  gpuDevices: Array<{ type: string, name: string }>
+  ffmpeg: boolean
+  cpuCount: number
+  memoryBytes: number
+}
 export interface JobAnnouncement {
   jobId: string
   blend: BlobRef
   settings: RenderSettings
-  minBlender: string
+  requirements: Requirements
   openChunks: ChunkOffer[]
   openCount: number
   coordinatorAddrs: Uint8Array[]
@@ -31,7 +47,7 @@ export interface JobAnnouncement {
 }
 export interface ChunkGranted { jobId: string, chunkId: number, worker: string }
 export interface JobFinished { jobId: string, succeeded: boolean }
-export interface WorkerPresence { blenderVersion: string, idle: boolean }
+export interface WorkerPresence { capabilities: Capabilities, idle: boolean }
 
 export type SwarmMessage =
   | { job: JobAnnouncement }
@@ -44,7 +60,7 @@ export interface Claim {
   chunkId: number
   nonce: Uint8Array
   issuedAtMs: number
-  blenderVersion: string
+  capabilities: Capabilities
   signature: Uint8Array
 }
 export interface LeaseRenewal { jobId: string, chunkId: number }
@@ -74,6 +90,20 @@ export interface FrameResult {
   sha256: Uint8Array
 }
 export interface ResultReply { accepted: boolean, reason: string }
+
+/** Requirements on the wire: empty strings stand for "none". */
+export function requirementsToWire (req: JobRequirements): Requirements {
+  return { ...req, denoiser: req.denoiser ?? '' }
+}
+
+export function requirementsFromWire (req: Requirements): JobRequirements {
+  return {
+    minBlender: req.minBlender,
+    engine: req.engine,
+    device: req.device === 'GPU' ? 'GPU' : 'CPU',
+    denoiser: req.denoiser === '' ? undefined : req.denoiser
+  }
+}
 
 const root = protobuf.loadSync(packagePath('proto', 'blendnet.proto'))
 
@@ -124,6 +154,14 @@ function checkHash (hash: Uint8Array, what: string): void {
   require(hash.byteLength === 32, `${what} is not a SHA-256 hash`)
 }
 
+function checkCapabilities (caps: Capabilities | undefined | null): void {
+  if (caps === undefined || caps === null) throw new WireError('no capabilities')
+  require(caps.blenderVersion.length > 0 && caps.blenderVersion.length <= MAX_ID,
+    'capabilities without a Blender version')
+  require(caps.engines.length <= 16 && caps.gpuDevices.length <= 64 &&
+    caps.denoisers.length <= 16, 'capabilities list too long')
+}
+
 function checkSwarm (msg: Record<string, unknown>): void {
   require(msg.version !== undefined, 'SwarmMessage without version')
   const job = msg.job as JobAnnouncement | undefined
@@ -133,7 +171,10 @@ function checkSwarm (msg: Record<string, unknown>): void {
     checkHash(job.blend.sha256, 'blend hash')
     require(job.settings !== undefined && job.settings !== null, 'job without settings')
     require(job.settings.width > 0 && job.settings.height > 0, 'job without frame size')
+    require(job.requirements !== undefined && job.requirements !== null, 'job without requirements')
   }
+  const worker = msg.worker as WorkerPresence | undefined
+  if (worker !== undefined && worker !== null) checkCapabilities(worker.capabilities)
   const granted = msg.granted as ChunkGranted | undefined
   if (granted !== undefined) checkId(granted.jobId, 'job id')
   const finished = msg.finished as JobFinished | undefined
@@ -173,6 +214,7 @@ function checkClaimRequest (msg: Record<string, unknown>): void {
     require(req.claim.nonce.byteLength >= 8 && req.claim.nonce.byteLength <= 64,
       'claim nonce must be 8 to 64 bytes')
     require(req.claim.signature.byteLength > 0, 'claim is not signed')
+    checkCapabilities(req.claim.capabilities)
   } else if ('renewal' in req) {
     checkId(req.renewal.jobId, 'job id')
   } else {

@@ -11,7 +11,7 @@ import { signClaim } from '../net/signing.js'
 import { framed, readMessage, sendFile, writeMessage } from '../net/streams.js'
 import {
   ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
-  type ClaimReply, type ClaimRequest, type ResultReply
+  type Capabilities, type ClaimReply, type ClaimRequest, type ResultReply
 } from '../net/wire.js'
 
 export class CoordinatorClient {
@@ -22,8 +22,8 @@ export class CoordinatorClient {
     readonly jobId: string
   ) {}
 
-  async claim (chunkId: number, blenderVersion: string): Promise<ClaimReply> {
-    const claim = await signClaim(this.key, { jobId: this.jobId, chunkId, blenderVersion })
+  async claim (chunkId: number, capabilities: Capabilities): Promise<ClaimReply> {
+    const claim = await signClaim(this.key, { jobId: this.jobId, chunkId, capabilities })
     return this.request({ claim })
   }
 

@@ -14,12 +14,14 @@ import type { ChunkRenderer } from '../blender/driver.js'
 import { JOB_STALE_MS, JOBS_TOPIC, PRESENCE_INTERVAL_MS } from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
-import { atLeastVersion } from '../common/versions.js'
 import { isImageFormat } from '../job/naming.js'
+import { unmetRequirements, type WorkerCapabilities } from '../job/requirements.js'
 import { fetchBlob, hex } from '../net/fetch.js'
 import { validateSwarmMessage } from '../net/gossip.js'
 import type { SwarmNode } from '../net/node.js'
-import { decodeSwarmMessage, encodeSwarmMessage, type SwarmMessage } from '../net/wire.js'
+import {
+  decodeSwarmMessage, encodeSwarmMessage, requirementsFromWire, type SwarmMessage
+} from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
 import { KnownJob, type Offer } from './known-job.js'
 import { LeaseKeeper } from './lease-keeper.js'
@@ -31,7 +33,8 @@ export interface WorkerOptions {
   node: SwarmNode
   key: PrivateKey
   renderer: ChunkRenderer
-  blenderVersion: string
+  /** What this worker's Blender proved it can do (src/blender/probe.ts). */
+  capabilities: WorkerCapabilities
   workDir: WorkDir
   /** Leave once the first job this worker joined has finished. */
   once?: boolean
@@ -79,7 +82,7 @@ export class Worker {
   }
 
   private announcePresence (): void {
-    this.publish({ worker: { blenderVersion: this.opts.blenderVersion, idle: !this.busy } })
+    this.publish({ worker: { capabilities: this.opts.capabilities, idle: !this.busy } })
   }
 
   private publish (message: SwarmMessage): void {
@@ -119,8 +122,9 @@ export class Worker {
   private admit (job: KnownJob): void {
     const ann = job.announcement
     const fields = { job: ann.jobId, peer: job.coordinator.toString() }
-    if (!atLeastVersion(this.opts.blenderVersion, ann.minBlender)) {
-      job.ineligible = `needs Blender ${ann.minBlender}, this worker has ${this.opts.blenderVersion}`
+    const unmet = unmetRequirements(requirementsFromWire(ann.requirements), this.opts.capabilities)
+    if (unmet.length > 0) {
+      job.ineligible = unmet.join('; ')
     } else if (!isImageFormat(ann.settings.format)) {
       job.ineligible = `unknown image format ${ann.settings.format}`
     }
@@ -194,7 +198,7 @@ export class Worker {
     const fields = { job: jobId, chunk: offer.id, peer: job.coordinator.toString() }
     let reply
     try {
-      reply = await client.claim(offer.id, this.opts.blenderVersion)
+      reply = await client.claim(offer.id, this.opts.capabilities)
     } catch (err) {
       log.warn('claim failed', { ...fields, err: messageOf(err) })
       job.refused(offer.id)

@@ -43,7 +43,7 @@ describe('worker processes', { timeout: 300_000 }, () => {
   })
 
   it('a Blender that crashes on every chunk fails the job: exit 1, frames and reason named', async () => {
-    const crashing = packagePath('test', 'fixtures', 'fake-blender', 'blender-crashes-sigsegv')
+    const crashing = packagePath('test', 'fixtures', 'fake-blender', 'blender-healthy-then-segfaults')
     const worker = await startCliWorker(join(dir, 'crashing'), [], ['--blender', crashing])
     started.push(worker)
     const result = await runCli(['submit', scene, '--frames', '1-4', '--chunk-size', '2',
@@ -53,5 +53,19 @@ describe('worker processes', { timeout: 300_000 }, () => {
     assert.match(result.stdout as string, /frames 1-2: .*SIGSEGV/)
     assert.match(result.stdout as string, /frames 3-4: .*SIGSEGV/)
     assert.deepEqual(await readdir(join(dir, 'crash-out')), [])
+  })
+
+  it('a worker whose Blender cannot start says why, exits, and the job completes on the others', async () => {
+    const broken = packagePath('test', 'fixtures', 'fake-blender', 'blender-cannot-start')
+    const refused = await runCli(['worker', '--listen', '/ip4/127.0.0.1/tcp/0',
+      '--work-dir', join(dir, 'broken'), '--blender', broken], 60_000)
+    assert.equal(refused.exitCode, 2)
+    assert.match(refused.stderr as string, /cannot start: .*shared librar/)
+
+    const healthy = await startCliWorker(join(dir, 'healthy'))
+    started.push(healthy)
+    const result = await runCli(['submit', scene, '--frames', '1-4', '--output', join(dir, 'healthy-out'),
+      '--bootstrap', healthy.addr])
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
   })
 })

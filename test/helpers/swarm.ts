@@ -16,6 +16,7 @@ import { hashFile } from '../../src/net/fetch.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import { createSwarmNode, type SwarmNode } from '../../src/net/node.js'
 import { WorkDir } from '../../src/worker/work-dir.js'
+import { cpuWorker } from './capabilities.js'
 import { Worker, type WorkerOptions } from '../../src/worker/worker.js'
 
 export const WIDTH = 16
@@ -53,7 +54,7 @@ export async function startJob (frames: number[], chunkSize: number,
     jobId: randomBytes(8).toString('hex'),
     blend: { path: blendPath, sha256: await hashFile(blendPath), size: opts.sceneBytes ?? 4096, name: 'scene.blend' },
     settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT },
-    minBlender: '3.4',
+    requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU' },
     chunks: splitIntoChunks(frames, chunkSize)
   }
   const node = await startNode()
@@ -75,11 +76,11 @@ export interface TestWorker {
 }
 
 export async function startWorker (renderer: ChunkRenderer, bootstrap: string[],
-  blenderVersion = '3.4.1', extra: Partial<WorkerOptions> = {}): Promise<TestWorker> {
+  capabilities = cpuWorker(), extra: Partial<WorkerOptions> = {}): Promise<TestWorker> {
   const key = await newPeerKey()
   const node = await createSwarmNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, mdns: false })
   const workDir = await WorkDir.open(await tempDir('blendnet-worker-'))
-  const worker = new Worker({ node, key, renderer, blenderVersion, workDir, ...extra })
+  const worker = new Worker({ node, key, renderer, capabilities, workDir, ...extra })
   await worker.start()
   return { worker, node, workDir }
 }

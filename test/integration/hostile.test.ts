@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { cpuWorker } from '../helpers/capabilities.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import type { SwarmNode } from '../../src/net/node.js'
 import { signClaim } from '../../src/net/signing.js'
@@ -60,14 +61,14 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
   })
 
   it('refuses a claim signed by another key', async () => {
-    const claim = await signClaim(await newPeerKey(), { jobId: job.spec.jobId, chunkId: 0, blenderVersion: '3.4.1' })
+    const claim = await signClaim(await newPeerKey(), { jobId: job.spec.jobId, chunkId: 0, capabilities: cpuWorker() })
     const reply = await rawClaim(mallory, job, claim)
     assert.equal(reply.ok, false)
     assert.match(reply.reason, /signature/)
   })
 
   it('refuses a claim for an unknown job', async () => {
-    const claim = await signClaim(malloryKey, { jobId: 'not-this-job', chunkId: 0, blenderVersion: '3.4.1' })
+    const claim = await signClaim(malloryKey, { jobId: 'not-this-job', chunkId: 0, capabilities: cpuWorker() })
     assert.equal((await rawClaim(mallory, job, claim)).ok, false)
   })
 
@@ -78,7 +79,7 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
   })
 
   it('refuses a replayed claim', async () => {
-    const claim = await signClaim(malloryKey, { jobId: job.spec.jobId, chunkId: 0, blenderVersion: '3.4.1' })
+    const claim = await signClaim(malloryKey, { jobId: job.spec.jobId, chunkId: 0, capabilities: cpuWorker() })
     assert.equal((await rawClaim(mallory, job, claim)).ok, true)
     const again = await rawClaim(mallory, job, claim)
     assert.equal(again.ok, false)

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { afterEach, describe, it } from 'node:test'
 import { verifyImage } from '../../src/image/verify.js'
 import { FailsEveryChunk, HangsUntilAborted, RendersSolidPngs } from '../helpers/fake-renderers.js'
+import { cpuWorker } from '../helpers/capabilities.js'
 import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH } from '../helpers/swarm.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -103,7 +104,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     const job = await withJob([1], 1, { workerWaitMs: 60_000, timeoutMs: 4000 })
     const run = job.coordinator.run()
     const old = new RendersSolidPngs(WIDTH, HEIGHT)
-    await withWorker(old, [addrOf(job.node)], '2.93.0')
+    await withWorker(old, [addrOf(job.node)], cpuWorker('2.93.0'))
     const outcome = await run
     assert.equal(outcome.succeeded, false)
     assert.deepEqual(old.rendered, [])
@@ -114,7 +115,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     const job = await withJob([1, 2], 1)
     const run = job.coordinator.run()
     const hung = new HangsUntilAborted()
-    const w = await withWorker(hung, [addrOf(job.node)], '3.4.1', { once: true, jobStaleMs: 2000 })
+    const w = await withWorker(hung, [addrOf(job.node)], cpuWorker(), { once: true, jobStaleMs: 2000 })
     await waitFor(() => hung.started > 0, 'the worker to take a chunk')
     // The submit's machine vanishes: no "job finished" ever comes.
     await job.node.stop()

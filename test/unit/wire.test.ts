@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { WireError } from '../../src/common/errors.js'
+import { cpuWorker } from '../helpers/capabilities.js'
 import {
   ClaimRequestCodec, FrameResultCodec, decodeSwarmMessage, encodeSwarmMessage
 } from '../../src/net/wire.js'
@@ -13,7 +14,7 @@ const announcement = {
     jobId: 'abc123',
     blend: { sha256: HASH, size: 1234, name: 'scene.blend' },
     settings: { scene: 'Scene', format: 'PNG', width: 64, height: 36 },
-    minBlender: '3.4',
+    requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', denoiser: '' },
     openChunks: [{ id: 0, frames: [-5, -4, 0, 1] }],
     openCount: 1,
     coordinatorAddrs: [],
@@ -58,7 +59,7 @@ describe('wire messages', () => {
 
   it('refuses an unsigned claim', () => {
     const bytes = ClaimRequestCodec.encode({
-      claim: { jobId: 'j', chunkId: 1, nonce: new Uint8Array(16), issuedAtMs: 1, blenderVersion: '3.4.1', signature: new Uint8Array(0) }
+      claim: { jobId: 'j', chunkId: 1, nonce: new Uint8Array(16), issuedAtMs: 1, capabilities: cpuWorker(), signature: new Uint8Array(0) }
     })
     assert.throws(() => ClaimRequestCodec.decode(bytes), /not signed/)
   })

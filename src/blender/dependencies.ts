@@ -1,0 +1,200 @@
+/**
+ * The files outside a .blend that rendering it reads: textures, image
+ * sequences, movies, linked libraries, simulation caches, fonts, sounds.
+ * `inspectBlend` lists them (scripts/blender/dependencies.py); they must
+ * reach the worker, or Blender renders a missing texture magenta and
+ * exits 0 (case B09).
+ *
+ * A worker rebuilds the job's files in a job dir and hands the render
+ * script a `PathMap` from each artist-side path to where it put it.
+ */
+import { basename, dirname, isAbsolute, join, relative } from 'node:path'
+
+export type DependencyKind =
+  | 'image' | 'image-sequence' | 'udim' | 'movie' | 'library'
+  | 'point-cache' | 'fluid-cache' | 'ocean-cache' | 'cache-file'
+  | 'mesh-cache' | 'volume' | 'font' | 'sound' | 'ies' | 'osl-script'
+
+export interface Dependency {
+  kind: DependencyKind
+  /** As written in the file: `//tex/wood.png`, `/abs/x.png`, `C:\...`. */
+  stored: string
+  /**
+   * Resolved on the machine that scanned the file: the file itself, a
+   * sequence's first frame, or a cache's folder. `//` paths resolve from
+   * the folder of the file holding them: the .blend, or its library.
+   */
+  absolute: string
+  /** Every file of it is there. */
+  exists: boolean
+  /** The concrete files: one, or every frame or cache file found. */
+  files: string[]
+  /**
+   * The datablocks using it. Empty when only a fake user keeps it: a
+   * render never reads it then.
+   */
+  users: string[]
+}
+
+/** An absolute path on the artist's machine → where a worker put it. */
+export type PathMap = Record<string, string>
+
+/** Kinds whose file a still-image render never reads. */
+export const NOT_RENDERED_KINDS: readonly DependencyKind[] = ['sound']
+
+/** Dependencies kept in one folder of many files. */
+const FOLDER_KINDS: readonly DependencyKind[] = [
+  'image-sequence', 'udim', 'point-cache', 'fluid-cache', 'ocean-cache'
+]
+
+/** Folder in a job dir for files that lived outside the .blend's folder. */
+export const EXTERNAL_DIR = 'blendnet-external'
+
+/** The scene needs files that are not there; the message names them. */
+export class MissingDependenciesError extends Error {
+  readonly blendPath: string
+  readonly missing: Dependency[]
+
+  constructor (blendPath: string, missing: Dependency[]) {
+    super(`"${basename(blendPath)}" needs ${describeMissing(missing)}.`)
+    this.name = 'MissingDependenciesError'
+    this.blendPath = blendPath
+    this.missing = missing
+  }
+}
+
+/** Two files of a job would land on the same place in the job dir. */
+export class JobLayoutError extends Error {
+  constructor (from: string, other: string, to: string) {
+    super(`Cannot lay out the job: "${from}" and "${other}" would both ` +
+      `be copied to "${to}".`)
+    this.name = 'JobLayoutError'
+  }
+}
+
+/** `the image "/a/wood.png" (used by Wood), which is missing`, or more. */
+export function describeMissing (missing: Dependency[]): string {
+  const [first] = missing
+  if (first === undefined) return 'nothing missing'
+  const users = first.users.length > 0
+    ? ` (used by ${first.users.slice(0, 3).join(', ')})`
+    : ''
+  const more = missing.length > 1
+    ? ` and ${missing.length - 1} more missing files`
+    : ', which is missing'
+  return `the ${first.kind} "${first.absolute}"${users}${more}`
+}
+
+/** The dependencies that are not all there, in scan order. */
+export function missingDependencies (deps: Dependency[]): Dependency[] {
+  return deps.filter(d => !d.exists)
+}
+
+/** Missing files a render would read: these fail a chunk. */
+export function missingForRender (deps: Dependency[]): Dependency[] {
+  return missingDependencies(deps).filter(d =>
+    d.users.length > 0 && !NOT_RENDERED_KINDS.includes(d.kind))
+}
+
+/** Every concrete file, once each, sorted. */
+export function dependencyFiles (deps: Dependency[]): string[] {
+  return [...new Set(deps.flatMap(d => d.files))].sort()
+}
+
+/** Why a path map cannot be used, or undefined when it can. */
+export function pathMapProblem (map: PathMap): string | undefined {
+  for (const [from, to] of Object.entries(map)) {
+    if (!isAbsolute(from) && !isWindowsAbsolute(from)) {
+      return `"${from}" is not an absolute path`
+    }
+    if (!isAbsolute(to)) return `"${to}" (for "${from}") is not absolute`
+    if (from.includes('\0') || to.includes('\0')) {
+      return `"${from}" holds a NUL character`
+    }
+  }
+  return undefined
+}
+
+function isWindowsAbsolute (path: string): boolean {
+  return /^[A-Za-z]:[\\/]/.test(path) || path.startsWith('\\\\')
+}
+
+/** Where a worker puts a job's files, and the map telling Blender so. */
+export interface JobLayout {
+  /** The .blend in the job dir, under its own name (point caches). */
+  blendPath: string
+  /** For the render script: see scripts/blender/dependencies.py. */
+  pathMap: PathMap
+  /** Each source file and its place in the job dir, once each. */
+  copies: Array<{ from: string, to: string }>
+}
+
+/**
+ * Lays a job out in `jobDir` so that Blender finds everything: what lived
+ * in or below the .blend's folder keeps its place relative to the .blend
+ * (`//` paths and `//blendcache_<name>/` need no rewriting); anything
+ * else is mirrored under EXTERNAL_DIR by its absolute path, so that files
+ * relative to each other (a library and its `//` textures) stay so.
+ *
+ * The map holds the .blend itself (the render script learns the artist's
+ * folder from it), each file, and one entry per folder of many files.
+ */
+export function planJobLayout (
+  blendPath: string, deps: Dependency[], jobDir: string
+): JobLayout {
+  const place = placer(dirname(blendPath), jobDir)
+  const layout: JobLayout = {
+    blendPath: place(blendPath),
+    pathMap: { [blendPath]: place(blendPath) },
+    copies: []
+  }
+  const targets = new Map<string, string>()
+  addCopy(layout, targets, blendPath, place)
+  for (const dep of deps) {
+    const root = mapRoot(dep)
+    layout.pathMap[root] = place(root)
+    for (const file of dep.files) addCopy(layout, targets, file, place)
+  }
+  return layout
+}
+
+function placer (
+  blendDir: string, jobDir: string
+): (path: string) => string {
+  return path => {
+    const inside = relative(blendDir, path)
+    return isInside(inside)
+      ? join(jobDir, inside)
+      : join(jobDir, EXTERNAL_DIR, mirrorName(path))
+  }
+}
+
+function isInside (relativePath: string): boolean {
+  return relativePath !== '' && !relativePath.startsWith('..') &&
+    !isAbsolute(relativePath)
+}
+
+/** `/home/a/x.png` → `home/a/x.png`; `C:\Users\x.png` → `C/Users/x.png`. */
+function mirrorName (path: string): string {
+  return path.replace(/\\/g, '/').replace(/^([A-Za-z]):/, '$1')
+    .replace(/^\/+/, '')
+}
+
+/** The folder of a sequence or cache, the file itself otherwise. */
+function mapRoot (dep: Dependency): string {
+  if (!FOLDER_KINDS.includes(dep.kind)) return dep.absolute
+  const isFolder = dep.kind.endsWith('-cache')
+  return isFolder ? dep.absolute : dirname(dep.absolute)
+}
+
+function addCopy (
+  layout: JobLayout, targets: Map<string, string>, from: string,
+  place: (path: string) => string
+): void {
+  const to = place(from)
+  const earlier = targets.get(to)
+  if (earlier === from) return
+  if (earlier !== undefined) throw new JobLayoutError(from, earlier, to)
+  targets.set(to, from)
+  layout.copies.push({ from, to })
+}
