@@ -72,6 +72,13 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     assert.equal((await rawClaim(mallory, job, claim)).ok, false)
   })
 
+  it('refuses a claim from a worker whose Blender cannot render the job', async () => {
+    const claim = await signClaim(malloryKey, { jobId: job.spec.jobId, chunkId: 0, capabilities: cpuWorker('2.93.0') })
+    const reply = await rawClaim(mallory, job, claim)
+    assert.equal(reply.ok, false)
+    assert.match(reply.reason, /needs Blender 3\.4, has 2\.93\.0/)
+  })
+
   it('refuses a frame from a peer that holds no lease, writing nothing', async () => {
     const reply = await rawResult(mallory, job, 1, pngBytes(WIDTH, HEIGHT, 1))
     assert.equal(reply.accepted, false)
@@ -118,7 +125,7 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
 
   it('counted every refusal by kind', () => {
     const kinds = job.events.filter(e => e.type === 'message-rejected').map(e => (e as { reason: string }).reason.split(':')[0])
-    for (const kind of ['bad-signature', 'unknown-job', 'refused-result', 'replayed-claim', 'bad-frame']) {
+    for (const kind of ['bad-signature', 'unknown-job', 'unfit-worker', 'refused-result', 'replayed-claim', 'bad-frame']) {
       assert.ok(kinds.includes(kind), `${kind} in ${kinds.join(', ')}`)
     }
   })

@@ -100,15 +100,37 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     await first.worker.stop()
   })
 
-  it('a worker whose Blender is older than the file does not claim the job', async () => {
-    const job = await withJob([1], 1, { workerWaitMs: 60_000, timeoutMs: 4000 })
+  it('a worker whose Blender is older than the file does not claim; the job says so', async () => {
+    const job = await withJob([1], 1, { workerWaitMs: 60_000 })
     const run = job.coordinator.run()
     const old = new RendersSolidPngs(WIDTH, HEIGHT)
     await withWorker(old, [addrOf(job.node)], cpuWorker('2.93.0'))
     const outcome = await run
     assert.equal(outcome.succeeded, false)
     assert.deepEqual(old.rendered, [])
-    assert.equal(outcome.failedFrames[0].reason, 'the job timed out')
+    assert.match(outcome.failedFrames[0].reason,
+      /^no worker can render this job \(needs Blender 3\.4, has 2\.93\.0\); the swarm offers 1 worker: Blender 2\.93\.0/)
+  })
+
+  it('a GPU job on CPU-only workers ends with "no worker can render this", not a render', async () => {
+    const job = await withJob([1, 2], 1, {})
+    job.spec.requirements = { minBlender: '3.4', engine: 'CYCLES', device: 'GPU' }
+    const run = job.coordinator.run()
+    const renderers = [new RendersSolidPngs(WIDTH, HEIGHT), new RendersSolidPngs(WIDTH, HEIGHT)]
+    for (const r of renderers) await withWorker(r, [addrOf(job.node)])
+    const outcome = await run
+    assert.equal(outcome.succeeded, false)
+    assert.match(outcome.failedFrames[0].reason, /no worker can render this job \(needs a GPU .*has none\); the swarm offers 2 workers/)
+    assert.deepEqual(renderers.flatMap(r => r.rendered), [])
+  })
+
+  it('a denoised job on workers without a denoiser ends the same way', async () => {
+    const job = await withJob([1], 1, {})
+    job.spec.requirements = { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', denoiser: 'OPENIMAGEDENOISE' }
+    const run = job.coordinator.run()
+    await withWorker(new RendersSolidPngs(WIDTH, HEIGHT), [addrOf(job.node)])
+    const outcome = await run
+    assert.match(outcome.failedFrames[0].reason, /needs denoiser OPENIMAGEDENOISE/)
   })
 
   it('an ephemeral worker leaves when its coordinator goes silent', async () => {
