@@ -28,9 +28,6 @@ export const KAD_PROTOCOL = '/blendnet/kad/1.0.0'
  */
 export const LEASE_MS = 30 * SECOND
 
-/** Workers renew well before expiry, so one lost renewal is harmless. */
-export const LEASE_RENEW_MS = LEASE_MS / 3
-
 /** Coordinators re-announce their jobs so late joiners learn of them. */
 export const ANNOUNCE_INTERVAL_MS = 2 * SECOND
 
@@ -75,9 +72,6 @@ export const CLAIM_MAX_AGE_MS = 5 * 60 * SECOND
  * once every worker present has failed it.
  */
 export const MAX_CHUNK_FAILURES = 3
-
-/** Lines of Blender's output carried in a failure report. */
-export const FAILURE_LOG_LINES = 20
 
 /** Default frames per chunk: one Blender start-up is shared by them. */
 export const DEFAULT_CHUNK_SIZE = 4

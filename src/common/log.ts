@@ -6,7 +6,7 @@
  *
  * What the user is told (progress, summaries) goes to stdout instead.
  * The level comes from BLENDNET_LOG (error, warn, info, debug; default
- * info) or setLogLevel().
+ * info).
  */
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
@@ -14,14 +14,10 @@ export type LogFields = Record<string, string | number | boolean | undefined>
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 }
 
-let threshold: LogLevel = parseLevel(process.env.BLENDNET_LOG) ?? 'info'
+const threshold: LogLevel = parseLevel(process.env.BLENDNET_LOG) ?? 'info'
 
 function parseLevel (text: string | undefined): LogLevel | undefined {
   return text !== undefined && text in RANK ? text as LogLevel : undefined
-}
-
-export function setLogLevel (level: LogLevel): void {
-  threshold = level
 }
 
 export interface Logger {
@@ -56,10 +52,4 @@ export function logger (component: string): Logger {
     info: (m, f) => { write('info', component, m, f) },
     debug: (m, f) => { write('debug', component, m, f) }
   }
-}
-
-/** Peer IDs are long; the tail is enough to tell peers apart in a log. */
-export function shortPeer (peer: { toString: () => string }): string {
-  const id = peer.toString()
-  return id.length > 12 ? `…${id.slice(-8)}` : id
 }

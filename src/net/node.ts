@@ -113,8 +113,3 @@ function keepBootstrapPeers (node: SwarmNode, addrs: Multiaddr[]): void {
   timer.unref()
   node.addEventListener('stop', () => { clearInterval(timer) })
 }
-
-/** The addresses others can reach this node at, with its peer id. */
-export function shareableAddrs (node: SwarmNode): string[] {
-  return node.getMultiaddrs().map(a => a.toString())
-}
