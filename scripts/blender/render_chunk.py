@@ -7,7 +7,13 @@ blendnet's driver (src/blender/argv.ts) runs it as
         --python-exit-code 1 --python render_chunk.py -- PLAN
 
 where PLAN is JSON: {"scene": "...", "frames": [-5, -4, 1],
-"resolutionPercentage": 25 (optional)}.
+"resolutionPercentage": 25 (optional), "pathMap": {...} (optional)}.
+
+pathMap tells where a worker put the files the scene needs, keyed by
+their absolute paths on the artist's machine (path_map.py). Before any
+frame, stored paths are rewritten to it and linked libraries reloaded
+from their new place; a file the render reads that is still missing then
+fails the chunk with its path, instead of rendering magenta (case B09).
 
 Why not `-f`: a leading minus in `-f` means "counted from the end", so a
 negative frame cannot be asked for (case B13). Here each frame is made
@@ -18,9 +24,14 @@ Prints one line per event, behind MARKER, as JSON for the driver:
 frame-start, frame-done, chunk-done, or chunk-failed with a reason.
 """
 import json
+import os
 import sys
 
 import bpy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dependencies  # noqa: E402
+import path_map  # noqa: E402
 
 MARKER = "blendnet-chunk: "
 
@@ -69,6 +80,31 @@ def apply_output_rules(render, plan):
         render.resolution_percentage = plan["resolutionPercentage"]
 
 
+def check_dependencies(plan):
+    entries = plan.get("pathMap")
+    if entries is not None and not isinstance(entries, dict):
+        raise ChunkScriptError("the plan's pathMap is not an object")
+    path_map.apply_path_map(entries)
+    missing = dependencies.missing_for_render()
+    if missing:
+        raise ChunkScriptError(missing_reason(missing))
+
+
+def missing_reason(missing):
+    # One line: the first file in full, two more by path, then a count.
+    first = missing[0]
+    users = ", ".join(first["users"][:3])
+    reason = f'{first["kind"]} "{first["absolute"]}" is missing'
+    if first["stored"] != first["absolute"]:
+        reason += f' (stored as "{first["stored"]}")'
+    reason += f", used by {users}"
+    if len(missing) > 1:
+        others = ", ".join(f'"{d["absolute"]}"' for d in missing[1:3])
+        more = "" if len(missing) <= 3 else f" and {len(missing) - 3} more"
+        reason += f"; also missing: {others}{more}"
+    return reason
+
+
 def render_frame(scene, frame):
     # write_still saves to render.filepath literally, without replacing
     # the '#'s (BLENDER-NOTES), so the frame's own path is set for it.
@@ -94,6 +130,7 @@ def main():
     try:
         plan = read_plan()
         scene = scene_asked_for(plan["scene"])
+        check_dependencies(plan)
         apply_output_rules(scene.render, plan)
         for frame in plan["frames"]:
             render_frame(scene, frame)

@@ -8,10 +8,19 @@ blendnet (src/blender/scene-info.ts) runs it as
 and reads the one line of JSON printed behind MARKER. Values are read as
 stored: a frame_start below 0 (possible through the command line, case
 B13) is reported as it is.
+
+Besides each scene's settings it lists the files outside the .blend that
+a render reads (dependencies.py), so that they can travel with the job
+and a missing one is caught before any frame renders (case B09).
 """
 import json
+import os
+import sys
 
 import bpy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dependencies  # noqa: E402
 
 MARKER = "blendnet-scene-info: "
 
@@ -44,7 +53,80 @@ def describe(scene):
         "isMovie": render.is_movie_format,
         "engine": render.engine,
         "hasCamera": scene.camera is not None,
+        "viewLayers": [layer.name for layer in scene.view_layers
+                       if layer.use],
+        "device": scene.cycles.device,
+        "samples": samples(scene),
+        "denoising": denoiser(scene) is not None,
+        "denoiser": denoiser(scene),
+        "fileOutputNodes": [node.name for node in
+                            used_compositor_nodes(scene, FILE_OUTPUT)],
+        "usesPython": python_users(scene),
     }
+
+
+FILE_OUTPUT = "CompositorNodeOutputFile"
+DENOISE = "CompositorNodeDenoise"
+
+
+def samples(scene):
+    engine = scene.render.engine
+    if engine == "CYCLES":
+        return scene.cycles.samples
+    if engine == "BLENDER_EEVEE":
+        return scene.eevee.taa_render_samples
+    # Workbench anti-aliasing: '8' samples, or 'FXAA' / 'OFF' for one.
+    aa = scene.display.render_aa
+    return int(aa) if aa.isdigit() else 1
+
+
+def used_compositor_nodes(scene, idname):
+    # The compositor runs only with use_nodes; a muted node does nothing.
+    if not scene.use_nodes or scene.node_tree is None:
+        return []
+    return [node for node in scene.node_tree.nodes
+            if node.bl_idname == idname and not node.mute]
+
+
+def denoiser(scene):
+    # Some builds lack OpenImageDenoise (case B19); OptiX needs a GPU.
+    if scene.render.engine == "CYCLES" and scene.cycles.use_denoising:
+        return scene.cycles.denoiser
+    if used_compositor_nodes(scene, DENOISE):
+        return "OPENIMAGEDENOISE"  # what the compositor's node runs
+    return None
+
+
+def python_users(scene):
+    """What would need Python stored in the file, which blendnet never
+    runs (--disable-autoexec): driver expressions Blender's own simple
+    evaluator cannot handle, and text blocks registered as modules."""
+    found = sorted(f"driver {name}: {expression}"
+                   for name, expression in python_drivers(scene))
+    found += [f"registered script {text.name}" for text in bpy.data.texts
+              if text.use_module]
+    return found
+
+
+def python_drivers(scene):
+    for block in scene_blocks(scene):
+        animation = getattr(block, "animation_data", None)
+        for curve in animation.drivers if animation else ():
+            driver = curve.driver
+            if driver.type == 'SCRIPTED' and not driver.is_simple_expression:
+                where = f"{block.name}.{curve.data_path}[{curve.array_index}]"
+                yield where, driver.expression
+
+
+def scene_blocks(scene):
+    """The datablocks a scene's render evaluates, drivers and all."""
+    blocks = {scene, scene.world, *bpy.data.node_groups}
+    for obj in scene.objects:
+        blocks.update((obj, obj.data))
+        blocks.update(slot.material for slot in obj.material_slots)
+        blocks.add(getattr(obj.data, "shape_keys", None))
+    trees = {getattr(b, "node_tree", None) for b in blocks}
+    return [b for b in blocks | trees if b is not None]
 
 
 def main():
@@ -53,6 +135,8 @@ def main():
         # (major, minor, file subversion): the third is not a patch number.
         "fileVersion": "%d.%d" % tuple(bpy.data.version[:2]),
         "scenes": [describe(scene) for scene in bpy.data.scenes],
+        "dependencies": dependencies.dependencies(),
+        "packed": dependencies.packed(),
     }
     print(MARKER + json.dumps(info), flush=True)
 

@@ -8,7 +8,9 @@
  * A worker rebuilds the job's files in a job dir and hands the render
  * script a `PathMap` from each artist-side path to where it put it.
  */
-import { basename, dirname, isAbsolute, join, relative } from 'node:path'
+import {
+  basename, dirname, isAbsolute, join, relative, win32
+} from 'node:path'
 
 export type DependencyKind =
   | 'image' | 'image-sequence' | 'udim' | 'movie' | 'library'
@@ -42,9 +44,9 @@ export type PathMap = Record<string, string>
 /** Kinds whose file a still-image render never reads. */
 export const NOT_RENDERED_KINDS: readonly DependencyKind[] = ['sound']
 
-/** Dependencies kept in one folder of many files. */
-const FOLDER_KINDS: readonly DependencyKind[] = [
-  'image-sequence', 'udim', 'point-cache', 'fluid-cache', 'ocean-cache'
+/** Dependencies whose `absolute` is a folder of cache files. */
+const CACHE_FOLDER_KINDS: readonly DependencyKind[] = [
+  'point-cache', 'fluid-cache', 'ocean-cache'
 ]
 
 /** Folder in a job dir for files that lived outside the .blend's folder. */
@@ -123,7 +125,7 @@ function isWindowsAbsolute (path: string): boolean {
 export interface JobLayout {
   /** The .blend in the job dir, under its own name (point caches). */
   blendPath: string
-  /** For the render script: see scripts/blender/dependencies.py. */
+  /** For the render script: see scripts/blender/path_map.py. */
   pathMap: PathMap
   /** Each source file and its place in the job dir, once each. */
   copies: Array<{ from: string, to: string }>
@@ -137,12 +139,14 @@ export interface JobLayout {
  * relative to each other (a library and its `//` textures) stay so.
  *
  * The map holds the .blend itself (the render script learns the artist's
- * folder from it), each file, and one entry per folder of many files.
+ * folder from it) and the folder of each file, sequence or cache: the
+ * whole plan goes through one argv element, which Linux caps at 128 KiB.
  */
 export function planJobLayout (
   blendPath: string, deps: Dependency[], jobDir: string
 ): JobLayout {
-  const place = placer(dirname(blendPath), jobDir)
+  const blendDir = dirname(blendPath)
+  const place = placer(blendDir, jobDir)
   const layout: JobLayout = {
     blendPath: place(blendPath),
     pathMap: { [blendPath]: place(blendPath) },
@@ -151,8 +155,7 @@ export function planJobLayout (
   const targets = new Map<string, string>()
   addCopy(layout, targets, blendPath, place)
   for (const dep of deps) {
-    const root = mapRoot(dep)
-    layout.pathMap[root] = place(root)
+    for (const key of mapKeys(dep, blendDir)) layout.pathMap[key] = place(key)
     for (const file of dep.files) addCopy(layout, targets, file, place)
   }
   return layout
@@ -162,7 +165,8 @@ function placer (
   blendDir: string, jobDir: string
 ): (path: string) => string {
   return path => {
-    const inside = relative(blendDir, path)
+    // An artist's `C:\...` is no absolute path on a POSIX worker.
+    const inside = isAbsolute(path) ? relative(blendDir, path) : '..'
     return isInside(inside)
       ? join(jobDir, inside)
       : join(jobDir, EXTERNAL_DIR, mirrorName(path))
@@ -174,17 +178,34 @@ function isInside (relativePath: string): boolean {
     !isAbsolute(relativePath)
 }
 
-/** `/home/a/x.png` → `home/a/x.png`; `C:\Users\x.png` → `C/Users/x.png`. */
+/** `/home/a/x.png` → `home/a/x.png`, `C:\Users\x` → `C/Users/x`. */
 function mirrorName (path: string): string {
   return path.replace(/\\/g, '/').replace(/^([A-Za-z]):/, '$1')
     .replace(/^\/+/, '')
 }
 
-/** The folder of a sequence or cache, the file itself otherwise. */
-function mapRoot (dep: Dependency): string {
-  if (!FOLDER_KINDS.includes(dep.kind)) return dep.absolute
-  const isFolder = dep.kind.endsWith('-cache')
-  return isFolder ? dep.absolute : dirname(dep.absolute)
+/**
+ * The folder of a dependency, or the cache folder it is. A folder holding
+ * the .blend's own cannot stand for its files: those beside the .blend
+ * keep their place instead of being mirrored, so each is mapped alone.
+ */
+function mapKeys (dep: Dependency, blendDir: string): string[] {
+  const folder = CACHE_FOLDER_KINDS.includes(dep.kind)
+    ? dep.absolute
+    : folderOf(dep.absolute)
+  if (!holds(folder, blendDir)) return [folder]
+  const paths = new Set([dep.absolute, ...dep.files])
+  return [...paths].filter(path => !holds(path, blendDir))
+}
+
+function folderOf (path: string): string {
+  return isWindowsAbsolute(path) ? win32.dirname(path) : dirname(path)
+}
+
+function holds (folder: string, path: string): boolean {
+  if (!isAbsolute(folder)) return false
+  const inside = relative(folder, path)
+  return inside === '' || isInside(inside)
 }
 
 function addCopy (

@@ -47,6 +47,11 @@ export interface SceneInfo {
    * use, node not muted). Both need OpenImageDenoise (case B19).
    */
   denoising: boolean
+  /**
+   * The denoiser that runs: Cycles' own setting ('OPENIMAGEDENOISE',
+   * 'OPTIX'), or 'OPENIMAGEDENOISE' for a Denoise node; null for none.
+   */
+  denoiser: string | null
   /** Compositor File Output nodes that run: they write their own files. */
   fileOutputNodes: string[]
   /**

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  copyFile, mkdir, mkdtemp, readdir, rename, rm
+  copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm
 } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -74,6 +74,24 @@ describe('listing what a scene reads from outside its .blend', () => {
     assert.deepEqual(info.packed, [])
   })
 
+  it('finds a fluid replay cache, a .vdb sequence and a Mesh Cache file',
+    async () => {
+      const info = await inspectBlend(blender, join(project, 'caches.blend'))
+      const e = (...parts: string[]): string => join(elsewhere, ...parts)
+      const frames = (name: string): string[] => [1, 2, 3].map(n =>
+        e('fluid_cache', name === 'config' ? 'config' : 'data',
+          `${name}_000${n}.${name === 'config' ? 'uni' : 'vdb'}`))
+      assert.deepEqual(summary(info.dependencies), [
+        ['fluid-cache', e('fluid_cache'),
+          [...frames('config'), ...frames('fluid_data')]],
+        ['mesh-cache', e('wobble.pc2'), [e('wobble.pc2')]],
+        ['volume', e('fluid_cache', 'data', 'fluid_data_0001.vdb'),
+          frames('fluid_data')]
+      ])
+      assert.deepEqual(info.dependencies.map(d => d.users),
+        [['Domain'], ['Sphere'], ['Puff']])
+    })
+
   it('names the datablocks using each file', async () => {
     const info = await inspectBlend(blender, join(project, 'scene.blend'))
     const users = Object.fromEntries(info.dependencies.map(d =>
@@ -101,18 +119,55 @@ describe('listing what a scene reads from outside its .blend', () => {
     assert.deepEqual(
       [scene.viewLayers, scene.device, scene.samples, scene.denoising],
       [['Beauty', 'Mattes'], 'GPU', 7, true])
+    assert.equal(scene.denoiser, 'OPENIMAGEDENOISE')
     assert.deepEqual(scene.fileOutputNodes, ['Masks'])
     assert.deepEqual(scene.usesPython, [
       "driver Cube.location[1]: __import__('math').sin(frame)",
       'registered script rig_ui.py'])
-    assert.deepEqual([eevee.name, eevee.samples, eevee.denoising],
-      ['Eevee', 16, false])
+    assert.deepEqual(
+      [eevee.name, eevee.samples, eevee.denoising, eevee.denoiser],
+      ['Eevee', 16, false, null])
     assert.deepEqual(eevee.usesPython, ['registered script rig_ui.py'])
+  })
+})
+
+describe('an artist on Windows (B09)', () => {
+  // As Blender holds it: setting it turned the backslashes on Linux.
+  const stored = 'C:/Users/artist/Textures/wood.png'
+  const windowsBlend = (): string => join(project, 'windows.blend')
+
+  async function renderWindows (chunk: string, pathMap?: PathMap):
+  ReturnType<ProcessChunkRenderer['render']> {
+    return await new ProcessChunkRenderer(blender).render({
+      blendPath: windowsBlend(), scene: 'Scene', frames: [2],
+      format: 'PNG', pathMap, chunkDir: join(root, chunk) })
+  }
+
+  it('renders the texture from where the map puts its folder, written ' +
+    'in either case and with either separator', async () => {
+    const textures = join(project, 'textures')
+    const result = await renderWindows('windows chunk',
+      { 'c:\\users\\artist\\textures': textures })
+
+    const plainDir = join(root, 'windows plain')
+    const fix = 'import bpy; bpy.data.images["wood_win"].filepath = ' +
+      JSON.stringify(join(textures, 'wood.png'))
+    const [plain] = await plainRender(blender, windowsBlend(), plainDir,
+      ['-f', '2'], ['--python-expr', fix])
+    assert.ok(await samePixels(result.frames[0].path, join(plainDir, plain)))
+  })
+
+  it('fails naming the Windows path when nothing maps it', async () => {
+    const err = await renderWindows('windows chunk, no map')
+      .then(() => undefined, (e: unknown) => e)
+    assert.ok(err instanceof ChunkRenderError)
+    assert.equal(err.reason, `image "${stored}" is missing, used by WinWood`)
   })
 })
 
 /** The job dir a worker would build, with the artist's files hidden. */
 interface MovedJob {
+  info: BlendInfo
   layout: JobLayout
   /** Frames 2 and 3 rendered by plain Blender from the artist's files. */
   plain: string[]
@@ -130,29 +185,34 @@ async function buildJob (
   return layout
 }
 
+let hidden = false
+
 async function hideArtistFiles (): Promise<void> {
   await rename(project, `${project} (gone)`)
   await rename(elsewhere, `${elsewhere} (gone)`)
+  hidden = true
 }
 
 async function restoreArtistFiles (): Promise<void> {
+  if (!hidden) return
   await rename(`${project} (gone)`, project)
   await rename(`${elsewhere} (gone)`, elsewhere)
+  hidden = false
 }
 
 describe('rendering on a worker that moved every file', () => {
-  const renderer = (): ProcessChunkRenderer => new ProcessChunkRenderer(blender)
   let job: MovedJob
   let noCache: JobLayout
   let font: MovedJob
+  let caches: MovedJob
 
   before(async () => {
     job = await movedJob('scene.blend', 'job')
-    const info = await inspectBlend(blender, join(project, 'scene.blend'))
     noCache = await buildJob(join(project, 'scene.blend'),
-      join(root, 'job without cache'), info,
+      join(root, 'job without cache'), job.info,
       from => from.includes('blendcache_scene'))
     font = await movedJob('font.blend', 'font job')
+    caches = await movedJob('caches.blend', 'caches job')
     await hideArtistFiles()
   })
 
@@ -164,20 +224,20 @@ describe('rendering on a worker that moved every file', () => {
     const plainDir = join(root, `${dir} plain`)
     const plain = await plainRender(blender, blend, plainDir, ['-f', '2,3'])
     const layout = await buildJob(blend, join(root, dir), info)
-    return { layout, plain: plain.map(n => join(plainDir, n)) }
+    return { info, layout, plain: plain.map(n => join(plainDir, n)) }
   }
 
   async function render (layout: JobLayout, chunk: string, pathMap?: PathMap):
   ReturnType<ProcessChunkRenderer['render']> {
-    return await renderer().render({ blendPath: layout.blendPath,
-      scene: 'Scene', frames: [2, 3], format: 'PNG', pathMap,
-      chunkDir: join(root, chunk) })
+    return await new ProcessChunkRenderer(blender).render({
+      blendPath: layout.blendPath, scene: 'Scene', frames: [2, 3],
+      format: 'PNG', pathMap, chunkDir: join(root, chunk) })
   }
 
   async function failure (promise: Promise<unknown>):
   Promise<ChunkRenderError> {
     const err = await promise.then(() => undefined, (e: unknown) => e)
-    assert.ok(err instanceof ChunkRenderError, `not a ChunkRenderError: ${err}`)
+    assert.ok(err instanceof ChunkRenderError, `not a chunk failure: ${err}`)
     assert.deepEqual(await readdir(dirname(err.logPath)), ['blender.log'])
     return err
   }
@@ -195,6 +255,15 @@ describe('rendering on a worker that moved every file', () => {
     'files, libraries reloaded from their new place', async () => {
     const result = await render(job.layout, 'chunk', job.layout.pathMap)
     await assertSamePixels(result.frames, job.plain)
+
+    // lib_a.blend links lib_b.blend by the artist's absolute path, so
+    // lib_b is reloaded after lib_a, from where lib_a's reload left it.
+    const log = await readFile(result.logPath, 'utf8')
+    const moved = (name: string): string => `blendnet: library ` +
+      `"${join(elsewhere, name)}" reloaded from "${join(root, 'job',
+        'blendnet-external', elsewhere, name)}"`
+    assert.ok(log.includes(moved('libs/lib_a.blend')), 'lib_a reloaded')
+    assert.ok(log.includes(moved('shared/lib_b.blend')), 'lib_b reloaded')
   })
 
   it('needs one entry for a moved folder and none for paths relative to ' +
@@ -220,6 +289,13 @@ describe('rendering on a worker that moved every file', () => {
     assert.equal(err.reason, 'point-cache ' +
       `"${join(root, 'job without cache', 'blendcache_scene')}" is missing ` +
       '(stored as "//blendcache_scene/"), used by Emitter')
+  })
+
+  it('renders a smoke cache, a volume sequence and a Mesh Cache from ' +
+    'their new folder', async () => {
+    const result = await render(caches.layout, 'caches chunk',
+      caches.layout.pathMap)
+    await assertSamePixels(result.frames, caches.plain)
   })
 
   it('renders a font moved from its absolute path', {
