@@ -51,8 +51,14 @@ const DRIVER_FAILED = /^Error in PyDriver|restricted access disallows/
 /** `Blender quit`, printed at the end, also after most failures. */
 const QUIT = /^Blender quit$/
 
-/** `Error: Not freed memory blocks: 2, ...`: a leak report at exit. */
-const HARMLESS_ERROR = /^Not freed memory blocks/
+/**
+ * Errors that do not spoil a render: `Error: Not freed memory blocks: 2,
+ * ...` (a leak report at exit), and `Error: Unable to pack file, source
+ * path '...' not found` (an absolute font path that is missing while the
+ * file loads, before render_chunk.py remaps it; the script itself fails
+ * the chunk if the font is still missing after remapping).
+ */
+const HARMLESS_ERROR = /^Not freed memory blocks|^Unable to pack file, source path/
 
 /** `blendnet-chunk: {"event": ...}`, printed by render_chunk.py. */
 const CHUNK_MARKER = /^blendnet-chunk: (\{.*\})$/

@@ -298,11 +298,7 @@ describe('rendering on a worker that moved every file', () => {
     await assertSamePixels(result.frames, caches.plain)
   })
 
-  it('renders a font moved from its absolute path', {
-    todo: 'Blender prints "Error: Unable to pack file" for the font while ' +
-      'loading, before render_chunk.py can map it, and the verdict ' +
-      'counts every Error: line'
-  }, async () => {
+  it('renders a font moved from its absolute path', async () => {
     const result = await render(font.layout, 'font chunk',
       font.layout.pathMap)
     await assertSamePixels(result.frames, font.plain)
