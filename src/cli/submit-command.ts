@@ -37,6 +37,7 @@ options:
   --blender <path>         the Blender used to inspect the scene
   --timeout <duration>     give up on frames still missing after this long
   --worker-wait <duration> give up if no worker appears for this long (default 10m)
+  --allow-missing          render even if files the scene reads are missing
   --no-mdns                do not look for peers on the LAN
 `
 
@@ -52,6 +53,7 @@ const OPTIONS: Options = {
   timeout: { type: 'string' },
   'worker-wait': { type: 'string' },
   'no-mdns': { type: 'boolean' },
+  'allow-missing': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
 }
 
@@ -72,7 +74,8 @@ function readInput (args: string[]): { input: SubmitInput, parsed: ReturnType<ty
     frames: stringFlag(parsed, 'frames'),
     scene: stringFlag(parsed, 'scene'),
     format: stringFlag(parsed, 'format'),
-    chunkSize: positiveInt(stringFlag(parsed, 'chunk-size'), '--chunk-size', DEFAULT_CHUNK_SIZE)
+    chunkSize: positiveInt(stringFlag(parsed, 'chunk-size'), '--chunk-size', DEFAULT_CHUNK_SIZE),
+    allowMissing: parsed.values['allow-missing'] === true
   }
   return { input, parsed }
 }

@@ -3,16 +3,19 @@
  * a user would fix things: the file, the flags, the output folder, then
  * what Blender says of the scene. Each problem is one UsageError sentence.
  */
+import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { readBlendHeader } from '../blendfile/header.js'
 import type { BlenderInstall } from '../blender/install.js'
+import { missingForRender } from '../blender/dependencies.js'
 import { inspectBlend, type BlendInfo, type SceneInfo } from '../blender/scene-info.js'
 import { UsageError } from '../common/errors.js'
 import { atLeastVersion } from '../common/versions.js'
 import { framesFromScene, parseFrameSpec, splitIntoChunks } from '../job/frames.js'
 import { IMAGE_FORMATS, isImageFormat, type ImageFormat } from '../job/naming.js'
+import { buildManifest } from '../job/manifest.js'
 import { jobIdOf, type JobSpec } from '../job/spec.js'
 import { hashFile } from '../net/fetch.js'
 
@@ -23,6 +26,8 @@ export interface SubmitInput {
   scene?: string
   format?: string
   chunkSize: number
+  /** Render even though files the scene reads are missing. */
+  allowMissing?: boolean
 }
 
 export interface JobPlan {
@@ -71,23 +76,44 @@ export async function planJob (input: SubmitInput,
     throw new UsageError(`scene "${scene.name}" has no camera, so Blender cannot render it ("Cannot render, no camera")`)
   }
   const notes: string[] = []
+  checkDependencies(input, info, notes)
   const format = pickFormat(scene, input.format, notes)
   const frames = checked.frames ?? framesFromScene(scene.frameStart, scene.frameEnd, scene.frameStep)
 
   const blendPath = resolve(input.blendPath)
   const { size } = await stat(blendPath)
+  const built = await buildManifest(blendPath, info.dependencies)
   const parts: Omit<JobSpec, 'jobId'> = {
     blend: { path: blendPath, sha256: await hashFile(blendPath), size, name: basename(blendPath) },
+    manifest: { bytes: built.bytes, sha256: createHash('sha256').update(built.bytes).digest() },
+    files: built.manifest.files,
     settings: { scene: scene.name, format, width: scene.width, height: scene.height },
     requirements: {
       minBlender: checked.minBlender,
       engine: scene.engine,
-      device: 'CPU'
+      device: scene.device,
+      denoiser: scene.denoising ? scene.denoiser ?? 'OPENIMAGEDENOISE' : undefined
     },
     chunks: splitIntoChunks(frames, input.chunkSize)
   }
   const outputDir = resolve(input.outputDir)
   return { spec: { jobId: jobIdOf(parts, outputDir), ...parts }, outputDir, notes }
+}
+
+/**
+ * Every file the render reads must exist here, or the frames would come
+ * back magenta or with objects gone (case B09): refuse, naming them,
+ * unless the user accepts that with --allow-missing.
+ */
+function checkDependencies (input: SubmitInput, info: BlendInfo,
+  notes: string[]): void {
+  const missing = missingForRender(info.dependencies)
+  if (missing.length === 0) return
+  const list = missing.map(d => `${d.absolute}${d.users.length > 0 ? ` (${d.kind} used by ${d.users.slice(0, 2).join(', ')})` : ''}`)
+  if (input.allowMissing !== true) {
+    throw new UsageError(`"${basename(input.blendPath)}" needs ${missing.length === 1 ? 'a file' : `${missing.length} files`} that ${missing.length === 1 ? 'is' : 'are'} not on this machine: ${list.join('; ')}; fix the paths in Blender, or pass --allow-missing to render without ${missing.length === 1 ? 'it' : 'them'}`)
+  }
+  notes.push(`rendering without ${list.length} missing files (--allow-missing): ${list.join('; ')}`)
 }
 
 function pickScene (info: BlendInfo, wanted: string | undefined): SceneInfo {

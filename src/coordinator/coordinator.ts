@@ -116,7 +116,8 @@ export class Coordinator {
 
   private async start (): Promise<void> {
     const { node, job } = this.opts
-    this.blobs.add(job.blend.sha256, job.blend.path)
+    for (const file of job.files) this.blobs.add(file.sha256, file.path)
+    this.blobs.addBytes(job.manifest.sha256, job.manifest.bytes)
     await this.blobs.start()
     await registerClaimHandler(this.ctx)
     await registerResultHandler(this.ctx)
@@ -197,7 +198,8 @@ export class Coordinator {
         })),
         openCount: open.length,
         coordinatorAddrs: this.opts.node.getMultiaddrs().map(a => a.bytes),
-        leaseMs: this.ctx.leaseMs
+        leaseMs: this.ctx.leaseMs,
+        manifest: { sha256: job.manifest.sha256, size: job.manifest.bytes.byteLength, name: 'manifest' }
       }
     })
   }

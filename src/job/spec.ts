@@ -3,7 +3,7 @@
  * hash, how to render it, and the frames cut into chunks.
  */
 import { createHash } from 'node:crypto'
-import type { RenderSettings } from '../net/wire.js'
+import type { ManifestFile, RenderSettings } from '../net/wire.js'
 import type { ImageFormat } from './naming.js'
 import type { JobRequirements } from './requirements.js'
 
@@ -14,6 +14,10 @@ export interface JobSpec {
   /** Derived from everything below, so the same submit is the same job. */
   jobId: string
   blend: { path: string, sha256: Uint8Array, size: number, name: string }
+  /** The encoded JobManifest workers fetch by its hash. */
+  manifest: { bytes: Uint8Array, sha256: Uint8Array }
+  /** Every file of the job by its path here: served by hash. */
+  files: ManifestFile[]
   settings: JobSettings
   /** What a worker's Blender must offer to render it as specified. */
   requirements: JobRequirements
@@ -22,7 +26,7 @@ export interface JobSpec {
 
 export function jobIdOf (parts: Omit<JobSpec, 'jobId'>, outputDir: string): string {
   const hash = createHash('sha256')
-  hash.update(parts.blend.sha256)
+  hash.update(parts.manifest.sha256)
   hash.update(JSON.stringify([parts.settings, parts.chunks, outputDir]))
   return hash.digest('hex').slice(0, 16)
 }

@@ -12,7 +12,9 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { FETCH_PROTOCOL } from '../common/constants.js'
 import { logger } from '../common/log.js'
 import type { SwarmNode } from './node.js'
-import { framed, readMessage, receiveFile, sendFile, TransferError, writeMessage } from './streams.js'
+import {
+  framed, readMessage, receiveFile, sendBytes, sendFile, TransferError, writeMessage
+} from './streams.js'
 import { FetchReplyCodec, FetchRequestCodec, type BlobRef } from './wire.js'
 
 const log = logger('fetch')
@@ -31,6 +33,7 @@ export async function hashFile (path: string): Promise<Uint8Array> {
 /** Serves the files this peer holds to whoever asks by hash. */
 export class BlobServer {
   private readonly files = new Map<string, string>()
+  private readonly inMemory = new Map<string, Uint8Array>()
 
   constructor (private readonly node: SwarmNode) {}
 
@@ -51,9 +54,21 @@ export class BlobServer {
     this.files.set(hex(sha256), path)
   }
 
+  /** Serves bytes held in memory, such as a job's manifest. */
+  addBytes (sha256: Uint8Array, bytes: Uint8Array): void {
+    this.inMemory.set(hex(sha256), bytes)
+  }
+
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     const lp = framed(stream)
     const req = await readMessage(lp, FetchRequestCodec)
+    const bytes = this.inMemory.get(hex(req.sha256))
+    if (bytes !== undefined && req.offset <= bytes.byteLength) {
+      await writeMessage(lp, FetchReplyCodec, { ok: true, reason: '', size: bytes.byteLength })
+      await sendBytes(lp.unwrap(), bytes.subarray(req.offset))
+      await stream.close()
+      return
+    }
     const path = this.files.get(hex(req.sha256))
     const size = path === undefined ? 0 : (await stat(path)).size
     if (path === undefined || req.offset > size) {

@@ -66,6 +66,14 @@ export async function sendFile (stream: Stream, path: string,
   }
 }
 
+/** Sends bytes held in memory, a block at a time. */
+export async function sendBytes (stream: Stream, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.byteLength; at += TRANSFER_CHUNK_BYTES) {
+    const block = bytes.subarray(at, at + TRANSFER_CHUNK_BYTES)
+    if (!stream.send(block)) await drained(stream)
+  }
+}
+
 export interface Received { bytes: number, sha256: Uint8Array }
 
 /**

@@ -10,6 +10,7 @@ import {
 } from '../common/constants.js'
 import { WireError } from '../common/errors.js'
 import { packagePath } from '../common/paths.js'
+import type { Dependency } from '../blender/dependencies.js'
 import type { JobRequirements } from '../job/requirements.js'
 
 export interface BlobRef { sha256: Uint8Array, size: number, name: string }
@@ -44,10 +45,18 @@ export interface JobAnnouncement {
   openCount: number
   coordinatorAddrs: Uint8Array[]
   leaseMs: number
+  manifest: BlobRef
 }
 export interface ChunkGranted { jobId: string, chunkId: number, worker: string }
 export interface JobFinished { jobId: string, succeeded: boolean }
 export interface WorkerPresence { capabilities: Capabilities, idle: boolean }
+
+export interface ManifestFile { path: string, sha256: Uint8Array, size: number }
+export interface JobManifest {
+  blendPath: string
+  files: ManifestFile[]
+  dependencies: Dependency[]
+}
 
 export type SwarmMessage =
   | { job: JobAnnouncement }
@@ -169,6 +178,8 @@ function checkSwarm (msg: Record<string, unknown>): void {
     checkId(job.jobId, 'job id')
     require(job.blend !== undefined && job.blend !== null, 'job without blend')
     checkHash(job.blend.sha256, 'blend hash')
+    require(job.manifest !== undefined && job.manifest !== null, 'job without manifest')
+    checkHash(job.manifest.sha256, 'manifest hash')
     require(job.settings !== undefined && job.settings !== null, 'job without settings')
     require(job.settings.width > 0 && job.settings.height > 0, 'job without frame size')
     require(job.requirements !== undefined && job.requirements !== null, 'job without requirements')
@@ -241,5 +252,13 @@ export const FrameResultCodec = codec<FrameResult>(
   'FrameResult', MAX_CONTROL_MESSAGE_BYTES, (r) => {
     checkId(r.jobId, 'job id')
     checkHash(r.sha256, 'frame hash')
+  })
+/** Manifests list every file of a scene: thousands for cache folders. */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+export const JobManifestCodec = codec<JobManifest>(
+  'JobManifest', MAX_MANIFEST_BYTES, (m) => {
+    require(m.blendPath.length > 0, 'manifest without a .blend')
+    for (const f of m.files) checkHash(f.sha256, 'manifest file hash')
   })
 export const ResultReplyCodec = codec<ResultReply>('ResultReply', MAX_CONTROL_MESSAGE_BYTES)

@@ -3,7 +3,8 @@
  *
  *   peer.key                  the worker's libp2p key (mode 0600)
  *   worker.lock               PID of the worker using this dir
- *   blobs/<sha256>.blend      scenes by content hash, shared across jobs
+ *   blobs/<sha256>            job files by content hash, shared across jobs
+ *   jobs/<job>/files/         the job's layout, hard links into blobs/
  *   jobs/<job>/chunk-<id>-<n> one Blender run: its frames and blender.log
  *
  * One worker per work dir: two would share a peer ID and a cache.
@@ -34,7 +35,7 @@ export class WorkDir {
   }
 
   blobPath (sha256Hex: string): string {
-    return join(this.root, 'blobs', `${sha256Hex}.blend`)
+    return join(this.root, 'blobs', sha256Hex)
   }
 
   jobDir (jobId: string): string {

@@ -4,7 +4,7 @@
  * Blender, pushes every frame to the coordinator and starts over. It holds
  * one chunk at a time and renews its lease while it works on it.
  */
-import { access, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Message } from '@libp2p/gossipsub'
@@ -16,13 +16,13 @@ import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { isImageFormat } from '../job/naming.js'
 import { unmetRequirements, type WorkerCapabilities } from '../job/requirements.js'
-import { fetchBlob, hex } from '../net/fetch.js'
 import { validateSwarmMessage } from '../net/gossip.js'
 import type { SwarmNode } from '../net/node.js'
 import {
   decodeSwarmMessage, encodeSwarmMessage, requirementsFromWire, type SwarmMessage
 } from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
+import { JobFiles } from './job-files.js'
 import { KnownJob, type Offer } from './known-job.js'
 import { LeaseKeeper } from './lease-keeper.js'
 import type { WorkDir } from './work-dir.js'
@@ -44,7 +44,7 @@ export interface WorkerOptions {
 
 export class Worker {
   private readonly jobs = new Map<string, KnownJob>()
-  private readonly fetches = new Map<string, Promise<string>>()
+  private readonly files: JobFiles
   private busy = false
   private stopping = false
   private joined?: string
@@ -56,6 +56,7 @@ export class Worker {
 
   constructor (private readonly opts: WorkerOptions) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve })
+    this.files = new JobFiles(opts.node, opts.workDir)
   }
 
   async start (): Promise<void> {
@@ -161,6 +162,7 @@ export class Worker {
     const id = key(from, jobId)
     if (!this.jobs.delete(id)) return
     log.info('job finished', { job: jobId, peer: from })
+    this.files.forget(jobId)
     await this.opts.workDir.removeJob(jobId)
     if (this.opts.once === true && this.joined === id) {
       await this.opts.workDir.removeWorkFiles()
@@ -225,9 +227,10 @@ export class Worker {
     })
     const chunkDir = this.opts.workDir.chunkDir(ann.jobId, chunkId)
     try {
-      const blendPath = await this.ensureScene(job)
+      const files = await this.files.prepare(ann.jobId, job.coordinator, ann.manifest)
       const rendered = await this.opts.renderer.render({
-        blendPath,
+        blendPath: files.blendPath,
+        pathMap: files.pathMap,
         scene: ann.settings.scene,
         frames,
         format: job.format,
@@ -260,28 +263,8 @@ export class Worker {
       log.warn('could not report failure', { job: client.jobId, chunk: chunkId, err: e.message })
     })
   }
-
-  /** The job's scene in the cache, fetched once however many chunks ask. */
-  private async ensureScene (job: KnownJob): Promise<string> {
-    const ref = job.announcement.blend
-    const hash = hex(ref.sha256)
-    const path = this.opts.workDir.blobPath(hash)
-    if (await exists(path)) return path
-    let pending = this.fetches.get(hash)
-    if (pending === undefined) {
-      log.info('fetching scene', { job: job.announcement.jobId, hash: hash.slice(0, 16), size: ref.size })
-      pending = fetchBlob(this.opts.node, job.coordinator, ref, path).then(() => path)
-      this.fetches.set(hash, pending)
-      pending.finally(() => this.fetches.delete(hash)).catch(() => {})
-    }
-    return pending
-  }
 }
 
 function key (coordinator: string, jobId: string): string {
   return `${coordinator}/${jobId}`
-}
-
-async function exists (path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false)
 }

@@ -2,7 +2,7 @@
  * Real libp2p nodes on 127.0.0.1 in this process: a coordinator for a job
  * and workers that join through it, for protocol tests.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +11,7 @@ import { Coordinator, type CoordinatorOptions } from '../../src/coordinator/coor
 import type { JobEvent } from '../../src/coordinator/events.js'
 import { OutputFolder } from '../../src/coordinator/output.js'
 import { splitIntoChunks } from '../../src/job/frames.js'
+import { buildManifest } from '../../src/job/manifest.js'
 import type { JobSpec } from '../../src/job/spec.js'
 import { hashFile } from '../../src/net/fetch.js'
 import { newPeerKey } from '../../src/net/identity.js'
@@ -50,9 +51,12 @@ export async function startJob (frames: number[], chunkSize: number,
   const dir = await tempDir()
   const blendPath = join(dir, 'scene.blend')
   await writeFile(blendPath, randomBytes(opts.sceneBytes ?? 4096))
+  const built = await buildManifest(blendPath, [])
   const spec: JobSpec = {
     jobId: randomBytes(8).toString('hex'),
     blend: { path: blendPath, sha256: await hashFile(blendPath), size: opts.sceneBytes ?? 4096, name: 'scene.blend' },
+    manifest: { bytes: built.bytes, sha256: createHash('sha256').update(built.bytes).digest() },
+    files: built.manifest.files,
     settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT },
     requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU' },
     chunks: splitIntoChunks(frames, chunkSize)

@@ -18,7 +18,8 @@ const announcement = {
     openChunks: [{ id: 0, frames: [-5, -4, 0, 1] }],
     openCount: 1,
     coordinatorAddrs: [],
-    leaseMs: 30_000
+    leaseMs: 30_000,
+    manifest: { sha256: HASH, size: 99, name: 'manifest' }
   }
 }
 
@@ -36,9 +37,10 @@ describe('wire messages', () => {
   it('a job announcement survives encoding, negative frames included', () => {
     const decoded = decodeSwarmMessage(encodeSwarmMessage(announcement))
     assert.ok(decoded !== undefined && 'job' in decoded)
-    const { blend, ...rest } = decoded.job
-    const { blend: sent, ...sentRest } = announcement.job
+    const { blend, manifest, ...rest } = decoded.job
+    const { blend: sent, manifest: sentManifest, ...sentRest } = announcement.job
     assert.deepEqual(rest, sentRest)
+    assert.equal(manifest.size, sentManifest.size)
     assert.deepEqual(new Uint8Array(blend.sha256), sent.sha256)
     assert.equal(blend.size, sent.size)
   })
