@@ -9,9 +9,9 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.ur
 
 export type Proc = ReturnType<typeof spawnCli>
 
-function spawnCli (args: string[]) {
+function spawnCli (args: string[], env: Record<string, string> = {}) {
   return execa(process.execPath, [CLI, ...args], {
-    all: true, buffer: false, reject: false, env: { BLENDNET_LOG: 'info' }
+    all: true, buffer: false, reject: false, env: { BLENDNET_LOG: 'info', ...env }
   })
 }
 
@@ -23,9 +23,9 @@ export interface RunningWorker {
 
 /** Starts `blendnet worker` and waits for the address it prints. */
 export async function startCliWorker (workDir: string, bootstrap: string[] = [],
-  extra: string[] = []): Promise<RunningWorker> {
+  extra: string[] = [], env: Record<string, string> = {}): Promise<RunningWorker> {
   const proc = spawnCli(['worker', '--listen', '/ip4/127.0.0.1/tcp/0', '--work-dir', workDir,
-    ...bootstrap.flatMap(b => ['--bootstrap', b]), ...extra])
+    ...bootstrap.flatMap(b => ['--bootstrap', b]), ...extra], env)
   let seen = ''
   proc.all?.on('data', (data: Buffer) => { seen += data.toString() })
   const addr = await new Promise<string>((resolve, reject) => {
