@@ -78,6 +78,7 @@ export async function planJob (input: SubmitInput,
   const notes: string[] = []
   checkDependencies(input, info, notes)
   const format = pickFormat(scene, input.format, notes)
+  checkSceneOutputs(scene, format, notes)
   const frames = checked.frames ?? framesFromScene(scene.frameStart, scene.frameEnd, scene.frameStep)
 
   const blendPath = resolve(input.blendPath)
@@ -114,6 +115,23 @@ function checkDependencies (input: SubmitInput, info: BlendInfo,
     throw new UsageError(`"${basename(input.blendPath)}" needs ${missing.length === 1 ? 'a file' : `${missing.length} files`} that ${missing.length === 1 ? 'is' : 'are'} not on this machine: ${list.join('; ')}; fix the paths in Blender, or pass --allow-missing to render without ${missing.length === 1 ? 'it' : 'them'}`)
   }
   notes.push(`rendering without ${list.length} missing files (--allow-missing): ${list.join('; ')}`)
+}
+
+/**
+ * What the scene would write or need besides its frames: refuse what
+ * cannot come back, and say what may render differently.
+ */
+function checkSceneOutputs (scene: SceneInfo, format: ImageFormat,
+  notes: string[]): void {
+  if (scene.fileOutputNodes.length > 0) {
+    throw new UsageError(`scene "${scene.name}" has compositor File Output nodes (${scene.fileOutputNodes.join(', ')}) whose files blendnet cannot bring back yet; mute them, or render those passes locally`)
+  }
+  if (scene.viewLayers.length > 1 && format !== 'OPEN_EXR_MULTILAYER') {
+    notes.push(`scene "${scene.name}" renders ${scene.viewLayers.length} view layers (${scene.viewLayers.join(', ')}), but a ${format} frame holds one image: you get what Blender saves for it (the compositor's result, or the first layer); use --format OPEN_EXR_MULTILAYER to keep every layer`)
+  }
+  if (scene.usesPython.length > 0) {
+    notes.push(`scene "${scene.name}" needs Python that workers never run (auto-exec is off), so frames may differ from your own renders: ${scene.usesPython.join('; ')}`)
+  }
 }
 
 function pickScene (info: BlendInfo, wanted: string | undefined): SceneInfo {

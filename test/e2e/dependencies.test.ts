@@ -85,6 +85,13 @@ describe('a scene with external files, rendered without a shared filesystem', { 
     assert.match(result.stderr as string, /needs a file that is not on this machine: .*\.png.*--allow-missing/)
   })
 
+  it('submit tells the user about File Output nodes it cannot bring back', async () => {
+    const result = await runCli(['submit', join(project, 'settings.blend'), '--frames', '1',
+      '--allow-missing', '--output', join(dir, 'never')])
+    assert.equal(result.exitCode, 2)
+    assert.match(result.stderr as string, /File Output nodes \(Masks\)/)
+  })
+
   it('a second job sharing files fetches only the new ones', async () => {
     // Alone in its own swarm, so that it renders both jobs.
     const worker = await hiddenWorker('alone')
