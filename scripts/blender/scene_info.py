@@ -25,14 +25,30 @@ import dependencies  # noqa: E402
 MARKER = "blendnet-scene-info: "
 
 
+def has_camera(scene):
+    # A camera bound to a timeline marker, or a sequencer-only render,
+    # also render without scene.camera.
+    if scene.camera is not None:
+        return True
+    if any(m.camera is not None for m in scene.timeline_markers):
+        return True
+    editor = scene.sequence_editor
+    return bool(scene.render.use_sequencer and editor is not None
+                and len(editor.sequences_all) > 0)
+
+
 def output_size(render):
     # The size of the saved image, as Blender's BKE_render_resolution
     # computes it: the percentage first, then the border crop if any.
     width = render.resolution_x * render.resolution_percentage // 100
     height = render.resolution_y * render.resolution_percentage // 100
     if render.use_border and render.use_crop_to_border:
-        width = int(width * (render.border_max_x - render.border_min_x))
-        height = int(height * (render.border_max_y - render.border_min_y))
+        # Blender truncates each edge of the region to whole pixels
+        # (render_pipeline.c), not the region's width as a whole.
+        width = (int(render.border_max_x * width)
+                 - int(render.border_min_x * width))
+        height = (int(render.border_max_y * height)
+                  - int(render.border_min_y * height))
     return width, height
 
 
@@ -52,7 +68,7 @@ def describe(scene):
         "fileFormat": render.image_settings.file_format,
         "isMovie": render.is_movie_format,
         "engine": render.engine,
-        "hasCamera": scene.camera is not None,
+        "hasCamera": has_camera(scene),
         "viewLayers": [layer.name for layer in scene.view_layers
                        if layer.use],
         "device": scene.cycles.device,

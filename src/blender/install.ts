@@ -3,6 +3,7 @@
  * Workers announce this version; a job whose file needs a newer Blender
  * is not theirs to claim (case B22).
  */
+import { resolve } from 'node:path'
 import { execa } from 'execa'
 import { messageOf } from '../common/errors.js'
 import { BlenderNotFoundError } from './errors.js'
@@ -53,9 +54,12 @@ export async function findBlender (explicit?: string): Promise<BlenderInstall> {
 
 function pickPath (explicit: string | undefined): string {
   const fromEnv = process.env.BLENDNET_BLENDER
-  if (explicit !== undefined && explicit !== '') return explicit
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
-  return 'blender'
+  const chosen = explicit !== undefined && explicit !== ''
+    ? explicit
+    : fromEnv !== undefined && fromEnv !== '' ? fromEnv : 'blender'
+  // Blender runs from each chunk's folder: a relative path must not
+  // depend on where blendnet was started.
+  return chosen.includes('/') ? resolve(chosen) : chosen
 }
 
 async function runVersion (path: string): Promise<string> {

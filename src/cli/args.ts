@@ -3,6 +3,7 @@
  * validated once, here, with a message naming the flag and the value.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { UsageError } from '../common/errors.js'
 
@@ -85,6 +86,12 @@ export function bootstrapAddrs (values: string[]): string[] {
     }
     if (!hasPeer) {
       throw new UsageError(`--bootstrap "${value}" has no /p2p/<peer id> part; copy one of the addresses a worker prints`)
+    }
+    const id = multiaddr(value).getComponents().find(c => c.name === 'p2p')?.value ?? ''
+    try {
+      peerIdFromString(id)
+    } catch {
+      throw new UsageError(`--bootstrap "${value}" names "${id}", which is not a peer id; copy one of the addresses a worker prints`)
     }
   }
   return values

@@ -3,17 +3,27 @@ export function say (line: string): void {
   process.stdout.write(line.endsWith('\n') ? line : line + '\n')
 }
 
-/** Resolves with the name of the first SIGINT or SIGTERM. */
+/**
+ * Resolves with the name of the first SIGINT or SIGTERM. The listeners
+ * stay registered (`on`, not `once`): execa's signal-exit re-raises a
+ * signal that no other listener handles, which would kill the process
+ * before it could stop Blender and clean up.
+ */
 export function untilSignal (): Promise<string> {
   return new Promise((resolve) => {
+    let received: string | undefined
     const on = (name: string): void => {
-      process.off('SIGINT', onInt)
-      process.off('SIGTERM', onTerm)
+      if (received !== undefined) return
+      received = name
       resolve(name)
     }
-    const onInt = (): void => { on('SIGINT') }
-    const onTerm = (): void => { on('SIGTERM') }
-    process.once('SIGINT', onInt)
-    process.once('SIGTERM', onTerm)
+    process.on('SIGINT', () => { on('SIGINT') })
+    process.on('SIGTERM', () => { on('SIGTERM') })
   })
+}
+
+/** Printable on a terminal: no control characters, bounded length. */
+export function printable (text: string, max = 400): string {
+  const clean = text.replace(/[\x00-\x1f\x7f-\x9f]/g, ' ')
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean
 }

@@ -5,7 +5,7 @@
 import { formatDuration } from '../common/duration.js'
 import type { JobEvent, JobOutcome } from '../coordinator/events.js'
 import { formatFrameList } from '../job/frames.js'
-import { say } from './console.js'
+import { printable, say } from './console.js'
 
 function short (peer: string): string {
   return `…${peer.slice(-6)}`
@@ -27,14 +27,14 @@ export function printEvent (event: JobEvent): void {
       say(`frame ${event.frame} done (${event.done}/${event.total}) from ${short(event.worker)}`)
       break
     case 'frame-rejected':
-      say(`frame ${event.frame} from ${short(event.worker)} rejected: ${event.reason}`)
+      say(`frame ${event.frame} from ${short(event.worker)} rejected: ${printable(event.reason)}`)
       break
     case 'chunk-failed':
-      say(`chunk ${event.chunk} failed on ${short(event.worker)}: ${event.reason}` +
+      say(`frames ${formatFrameList(event.frames)} failed on ${short(event.worker)}: ${printable(event.reason)}` +
         (event.final ? ' (giving up on it)' : ' (will retry elsewhere)'))
       break
     case 'lease-expired':
-      say(`worker ${short(event.worker)} went silent; chunk ${event.chunk} is open again`)
+      say(`worker ${short(event.worker)} went silent; frames ${formatFrameList(event.frames)} are open again`)
       break
     case 'message-rejected':
       break
@@ -55,9 +55,11 @@ export function printSummary (outcome: JobOutcome, outputDir: string,
   say(`job failed: ${outcome.failedFrames.length} of ${outcome.total} frames not rendered (${outcome.done} done, in ${outputDir})`)
   const byReason = new Map<string, number[]>()
   for (const { frame, reason } of outcome.failedFrames) {
-    byReason.set(reason, [...(byReason.get(reason) ?? []), frame])
+    const frames = byReason.get(reason)
+    if (frames === undefined) byReason.set(reason, [frame])
+    else frames.push(frame)
   }
   for (const [reason, frames] of byReason) {
-    say(`  frames ${formatFrameList(frames)}: ${reason}`)
+    say(`  frames ${formatFrameList(frames)}: ${printable(reason)}`)
   }
 }

@@ -116,8 +116,8 @@ export async function submitCommand (args: string[]): Promise<number> {
   const stopOnSignal = (): void => {
     void Promise.resolve(node.stop()).finally(() => process.exit(130))
   }
-  process.once('SIGINT', stopOnSignal)
-  process.once('SIGTERM', stopOnSignal)
+  process.on('SIGINT', stopOnSignal)
+  process.on('SIGTERM', stopOnSignal)
 
   const outcome = await coordinator.run()
   await node.stop()

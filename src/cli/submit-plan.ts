@@ -41,7 +41,7 @@ export interface JobPlan {
 export async function checkInputs (input: SubmitInput): Promise<{ minBlender: string, frames?: number[] }> {
   const header = await readBlendHeader(input.blendPath)
   const frames = input.frames === undefined ? undefined : parseFrameSpec(input.frames)
-  if (input.format !== undefined && !isImageFormat(input.format)) {
+  if (input.format !== undefined && !isImageFormat(input.format.toUpperCase())) {
     throw new UsageError(`--format "${input.format}" is not one of ${IMAGE_FORMATS.join(', ')}`)
   }
   await checkOutputDir(input.outputDir)
@@ -72,6 +72,9 @@ export async function planJob (input: SubmitInput,
   }
   const info = await inspectBlend(blender, input.blendPath)
   const scene = pickScene(info, input.scene)
+  if (scene.width < 1 || scene.height < 1) {
+    throw new UsageError(`scene "${scene.name}" renders ${scene.width}x${scene.height} pixels (resolution ${scene.resolutionX}x${scene.resolutionY} at ${scene.resolutionPercentage}%), too small for an image`)
+  }
   if (!scene.hasCamera) {
     throw new UsageError(`scene "${scene.name}" has no camera, so Blender cannot render it ("Cannot render, no camera")`)
   }
@@ -148,7 +151,8 @@ function pickScene (info: BlendInfo, wanted: string | undefined): SceneInfo {
  * image format, else PNG (movies are rendered as frames, see B28). */
 function pickFormat (scene: SceneInfo, flag: string | undefined,
   notes: string[]): ImageFormat {
-  if (flag !== undefined && isImageFormat(flag)) return flag
+  const upper = flag?.toUpperCase()
+  if (upper !== undefined && isImageFormat(upper)) return upper
   if (isImageFormat(scene.fileFormat)) return scene.fileFormat
   notes.push(scene.isMovie
     ? `scene "${scene.name}" is set to write a ${scene.fileFormat} movie; blendnet renders PNG frames instead (encode the movie from them)`

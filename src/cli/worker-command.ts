@@ -67,6 +67,7 @@ export async function workerCommand (args: string[]): Promise<number> {
   const key = await loadOrCreatePeerKey(workDir.keyPath)
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
   const node = await createSwarmNode({ privateKey: key, listen, bootstrap, mdns })
+    .catch(async (err) => { await workDir.release(); throw err })
   const worker = new Worker({
     node, key, renderer: new ProcessChunkRenderer(blender),
     capabilities, workDir, once: parsed.values.once === true

@@ -43,6 +43,20 @@ export const PRESENCE_TIMEOUT_MS = 3 * PRESENCE_INTERVAL_MS
  */
 export const JOB_STALE_MS = 15 * ANNOUNCE_INTERVAL_MS
 
+/** A claim or renewal not answered in this long has failed. */
+export const CLAIM_TIMEOUT_MS = 5 * SECOND
+
+/**
+ * A coordinator that did not answer a claim is left alone this long, so
+ * that one stalled (or hostile) coordinator cannot hold up the others.
+ */
+export const UNREACHABLE_BACKOFF_MS = 30 * SECOND
+
+/** Jobs a worker keeps track of, per coordinator and in all: bounds the
+ * memory a peer can make it spend by announcing jobs. */
+export const MAX_JOBS_PER_COORDINATOR = 8
+export const MAX_KNOWN_JOBS = 256
+
 /** Open chunks listed in one announcement; keeps gossip messages small. */
 export const MAX_ANNOUNCED_OFFERS = 32
 

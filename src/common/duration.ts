@@ -10,7 +10,7 @@ const UNITS: Record<string, number> = {
  */
 export function parseDuration (text: string, what: string): number {
   const trimmed = text.trim()
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000
+  if (/^\d+(\.\d+)?$/.test(trimmed) && Number(trimmed) > 0) return Number(trimmed) * 1000
 
   const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]
   const joined = parts.map(p => p[0]).join('')
@@ -18,7 +18,9 @@ export function parseDuration (text: string, what: string): number {
     throw new UsageError(
       `${what} "${text}" is not a duration; write it like 90s, 10m or 1h30m`)
   }
-  return parts.reduce((sum, p) => sum + Number(p[1]) * UNITS[p[2]], 0)
+  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * UNITS[p[2]], 0)
+  if (ms <= 0) throw new UsageError(`${what} must be longer than zero, not "${text}"`)
+  return ms
 }
 
 /** 61_000 → `1m01s`, for progress lines. */

@@ -89,6 +89,10 @@ export class Coordinator {
       },
       onChunkFailed: (chunk, worker, reason, final) => {
         this.onChunkFailed(chunk, worker, reason, final)
+      },
+      onOutputFailed: (reason) => {
+        log.error('output folder failed', { job: this.jobId, reason })
+        this.cancel(reason)
       }
     }
   }
@@ -234,7 +238,7 @@ export class Coordinator {
 
   private onFrameDone (chunk: number, frame: number, worker: string, path: string): void {
     this.ctx.state.frameDone(chunk, frame)
-    const { done, total } = this.ctx.state.counts()
+    const { done, total } = this.ctx.state.progress()
     log.info('frame written', { job: this.jobId, chunk, frame, peer: worker, path })
     this.emit({ type: 'frame-done', frame, worker, path, done, total })
     if (this.ctx.state.isFinished()) this.complete()
@@ -242,7 +246,8 @@ export class Coordinator {
 
   private onChunkFailed (chunk: number, worker: string, reason: string, final: boolean): void {
     log.warn('chunk failed', { job: this.jobId, chunk, peer: worker, reason, final })
-    this.emit({ type: 'chunk-failed', chunk, worker, reason, final })
+    const frames = this.ctx.state.remaining(this.ctx.state.chunks[chunk])
+    this.emit({ type: 'chunk-failed', chunk, frames, worker, reason, final })
     this.scheduleAnnounce()
     if (this.ctx.state.isFinished()) this.complete()
   }
@@ -261,7 +266,9 @@ export class Coordinator {
     for (const chunk of state.chunks.filter(c => c.status === 'leased')) {
       if (chunk.lease === undefined || chunk.lease.expiresAt > now) continue
       log.warn('lease expired', { job: this.jobId, chunk: chunk.id, peer: chunk.lease.worker })
-      this.emit({ type: 'lease-expired', chunk: chunk.id, worker: chunk.lease.worker })
+      this.emit({
+        type: 'lease-expired', chunk: chunk.id, frames: state.remaining(chunk), worker: chunk.lease.worker
+      })
     }
     if (state.expireLeases(now).length > 0) this.scheduleAnnounce()
     for (const chunk of state.failUnclaimable(this.ctx.presentWorkers())) {

@@ -8,8 +8,8 @@ export type JobEvent =
   | { type: 'chunk-granted', chunk: number, worker: string, frames: number[] }
   | { type: 'frame-done', frame: number, worker: string, path: string, done: number, total: number }
   | { type: 'frame-rejected', frame: number, worker: string, reason: string }
-  | { type: 'chunk-failed', chunk: number, worker: string, reason: string, final: boolean }
-  | { type: 'lease-expired', chunk: number, worker: string }
+  | { type: 'chunk-failed', chunk: number, frames: number[], worker: string, reason: string, final: boolean }
+  | { type: 'lease-expired', chunk: number, frames: number[], worker: string }
   | { type: 'message-rejected', peer: string, reason: string }
 
 export interface FailedFrame {

@@ -44,6 +44,11 @@ export class JobState {
   readonly chunks: Chunk[]
   private readonly leaseMs: number
   private readonly maxFailures: number
+  /** Kept as they change: a job can have a million frames. */
+  private readonly totalFrames: number
+  private doneFrames = 0
+  /** Chunks done or failed for good. */
+  private settled = 0
 
   constructor (chunkFrames: number[][], opts: JobStateOptions) {
     this.chunks = chunkFrames.map((frames, id) => ({
@@ -51,6 +56,12 @@ export class JobState {
     }))
     this.leaseMs = opts.leaseMs
     this.maxFailures = opts.maxFailures ?? MAX_CHUNK_FAILURES
+    this.totalFrames = chunkFrames.reduce((n, c) => n + c.length, 0)
+  }
+
+  /** Frames accepted so far, of all: cheap enough for every frame. */
+  progress (): { done: number, total: number } {
+    return { done: this.doneFrames, total: this.totalFrames }
   }
 
   chunk (id: number): Chunk | undefined {
@@ -107,10 +118,13 @@ export class JobState {
   /** A verified frame was written; leased → done with the chunk's last one. */
   frameDone (id: number, frame: number): void {
     const chunk = this.chunks[id]
+    if (chunk.done.has(frame)) return
     chunk.done.add(frame)
+    this.doneFrames++
     if (chunk.done.size === chunk.frames.length) {
       chunk.status = 'done'
       chunk.lease = undefined
+      this.settled++
     }
   }
 
@@ -152,7 +166,7 @@ export class JobState {
   }
 
   isFinished (): boolean {
-    return this.chunks.every(c => c.status === 'done' || c.status === 'failed')
+    return this.settled === this.chunks.length
   }
 
   succeeded (): boolean {
@@ -178,6 +192,7 @@ export class JobState {
     const untried = [...presentWorkers].filter(w => !failedBy.has(w))
     if (failedBy.size < this.maxFailures && untried.length > 0) return false
     chunk.status = 'failed'
+    this.settled++
     return true
   }
 }

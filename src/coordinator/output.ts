@@ -11,9 +11,14 @@ import { join } from 'node:path'
 import type { Stream } from '@libp2p/interface'
 import { verifyImage, type ExpectedImage } from '../image/verify.js'
 import { frameFileName } from '../job/naming.js'
-import { receiveFile } from '../net/streams.js'
+import { LocalWriteError, receiveFile } from '../net/streams.js'
 
 export type WriteResult = { ok: true, path: string } | { ok: false, reason: string }
+
+/** The output folder cannot take a frame: the job cannot go on. */
+export class OutputWriteError extends Error {
+  override name = 'OutputWriteError'
+}
 
 export class OutputFolder {
   constructor (readonly dir: string, private readonly image: ExpectedImage) {}
@@ -39,10 +44,15 @@ export class OutputFolder {
         await rm(temp, { force: true })
         return { ok: false, reason: problem }
       }
-      await rename(temp, final)
+      await rename(temp, final).catch((err: Error) => {
+        throw new OutputWriteError(`cannot write ${final}: ${err.message}`, { cause: err })
+      })
       return { ok: true, path: final }
     } catch (err) {
       await rm(temp, { force: true })
+      if (err instanceof LocalWriteError) {
+        throw new OutputWriteError(`cannot write into ${this.dir}: ${err.message}`, { cause: err })
+      }
       throw err
     }
   }

@@ -10,12 +10,14 @@ import { messageOf } from '../common/errors.js'
 import { framed, readMessage, writeMessage } from '../net/streams.js'
 import { FrameResultCodec, ResultReplyCodec, type FrameResult } from '../net/wire.js'
 import type { CoordinatorContext } from './context.js'
+import { OutputWriteError } from './output.js'
 
 export async function registerResultHandler (ctx: CoordinatorContext): Promise<void> {
   await ctx.node.handle(RESULT_PROTOCOL, (stream, connection) => {
     handle(ctx, stream, connection).catch((err) => {
-      ctx.reject(connection.remotePeer.toString(), 'broken-result', messageOf(err))
       stream.abort(err as Error)
+      if (err instanceof OutputWriteError) ctx.onOutputFailed(err.message)
+      else ctx.reject(connection.remotePeer.toString(), 'broken-result', messageOf(err))
     })
   })
 }

@@ -16,6 +16,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { KAD_PROTOCOL } from '../common/constants.js'
+import { UsageError } from '../common/errors.js'
 import { logger } from '../common/log.js'
 
 const log = logger('net')
@@ -48,7 +49,29 @@ export async function createSwarmNode (opts: SwarmNodeOptions): Promise<SwarmNod
   }
   if (opts.mdns) peerDiscovery.push(mdns())
 
-  const node = await createLibp2p({
+  const node = await startLibp2p(opts, peerDiscovery)
+  dialDiscoveredPeers(node)
+  keepBootstrapPeers(node, opts.bootstrap.map(a => multiaddr(a)))
+  return node
+}
+
+async function startLibp2p (opts: SwarmNodeOptions,
+  peerDiscovery: Array<(components: any) => PeerDiscovery>): Promise<SwarmNode> {
+  try {
+    return await createNode(opts, peerDiscovery)
+  } catch (err) {
+    const message = (err as Error).message
+    const cause = /(EADDRINUSE|EADDRNOTAVAIL|EACCES)[^\n]*/.exec(message)
+    if (cause !== null) {
+      throw new UsageError(`cannot listen on ${opts.listen.join(' ')}: ${cause[0]}`)
+    }
+    throw err
+  }
+}
+
+async function createNode (opts: SwarmNodeOptions,
+  peerDiscovery: Array<(components: any) => PeerDiscovery>): Promise<SwarmNode> {
+  return await createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen },
     transports: [tcp()],
@@ -76,10 +99,6 @@ export async function createSwarmNode (opts: SwarmNodeOptions): Promise<SwarmNod
       })
     }
   }) as SwarmNode
-
-  dialDiscoveredPeers(node)
-  keepBootstrapPeers(node, opts.bootstrap.map(a => multiaddr(a)))
-  return node
 }
 
 /** Discovery only reports peers; connect to them so gossip can flow. */

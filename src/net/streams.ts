@@ -18,6 +18,11 @@ export class TransferError extends Error {
   override name = 'TransferError'
 }
 
+/** Our own disk failed while receiving: not the peer's fault. */
+export class LocalWriteError extends Error {
+  override name = 'LocalWriteError'
+}
+
 export function framed (stream: Stream): LengthPrefixedStream<Stream> {
   return lpStream(stream, { maxDataLength: MAX_CONTROL_MESSAGE_BYTES })
 }
@@ -27,13 +32,13 @@ function deadline (): AbortSignal {
 }
 
 export async function readMessage<T> (lp: LengthPrefixedStream<Stream>,
-  codec: Codec<T>): Promise<T> {
-  return codec.decode(await lp.read({ signal: deadline() }))
+  codec: Codec<T>, signal = deadline()): Promise<T> {
+  return codec.decode(await lp.read({ signal }))
 }
 
 export async function writeMessage<T> (lp: LengthPrefixedStream<Stream>,
-  codec: Codec<T>, value: T): Promise<void> {
-  await lp.write(codec.encode(value), { signal: deadline() })
+  codec: Codec<T>, value: T, signal = deadline()): Promise<void> {
+  await lp.write(codec.encode(value), { signal })
 }
 
 /** Resolves on 'drain'; `stream.onDrain()` is unreliable in utils 7.4. */
@@ -120,7 +125,7 @@ export function receiveFile (stream: Stream, path: string,
     function onClose (): void {
       finish(new TransferError(`stream ended after ${received} of ${size} bytes`))
     }
-    out.on('error', (err) => { finish(new TransferError(`writing ${path}: ${err.message}`)) })
+    out.on('error', (err) => { finish(new LocalWriteError(`writing ${path}: ${err.message}`, { cause: err })) })
     stream.addEventListener('message', onMessage)
     stream.addEventListener('close', onClose)
     stream.addEventListener('end', onClose)

@@ -155,8 +155,15 @@ function require (condition: boolean, what: string): void {
 const MAX_ID = 128
 const MAX_TEXT = 4096
 
+/**
+ * Ids become folder names on workers: letters, digits, '-' and '_' only,
+ * so that no id can name a path ("../../home").
+ */
+const SAFE_ID = /^[A-Za-z0-9_-]+$/
+
 function checkId (id: string, what: string): void {
   require(id.length > 0 && id.length <= MAX_ID, `${what} is empty or too long`)
+  require(SAFE_ID.test(id), `${what} has characters other than letters, digits, - and _`)
 }
 
 function checkHash (hash: Uint8Array, what: string): void {

@@ -4,7 +4,7 @@
  */
 import { stat } from 'node:fs/promises'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../common/constants.js'
+import { CLAIM_PROTOCOL, CLAIM_TIMEOUT_MS, RESULT_PROTOCOL } from '../common/constants.js'
 import { hashFile } from '../net/fetch.js'
 import type { SwarmNode } from '../net/node.js'
 import { signClaim } from '../net/signing.js'
@@ -53,10 +53,16 @@ export class CoordinatorClient {
   }
 
   private async request (req: ClaimRequest): Promise<ClaimReply> {
-    const stream = await this.node.dialProtocol(this.coordinator, CLAIM_PROTOCOL)
+    // One deadline for the whole exchange: a coordinator that stalls
+    // must not hold this worker up for long.
+    const signal = AbortSignal.timeout(CLAIM_TIMEOUT_MS)
+    const stream = await this.node.dialProtocol(this.coordinator, CLAIM_PROTOCOL, { signal })
     const lp = framed(stream)
-    await writeMessage(lp, ClaimRequestCodec, req)
-    const reply = await readMessage(lp, ClaimReplyCodec)
+    await writeMessage(lp, ClaimRequestCodec, req, signal)
+    const reply = await readMessage(lp, ClaimReplyCodec, signal).catch((err: Error) => {
+      stream.abort(err)
+      throw err
+    })
     await stream.close().catch(() => {})
     return reply
   }

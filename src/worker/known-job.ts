@@ -23,6 +23,8 @@ export class KnownJob {
 
   /** When the coordinator last announced the job. */
   lastSeen = Date.now()
+  /** Claims are not tried before this time: the coordinator did not answer. */
+  unreachableUntil = 0
 
   constructor (readonly coordinator: PeerId, public announcement: JobAnnouncement) {}
 

@@ -27,6 +27,10 @@ export class WorkDir {
     }
     const dir = new WorkDir(root)
     await dir.lock()
+    // Chunk folders left by a worker that was killed would collide with
+    // this run's; what they held was never acknowledged, so it goes.
+    await rm(join(root, 'jobs'), { recursive: true, force: true })
+    await mkdir(join(root, 'jobs'))
     return dir
   }
 
@@ -39,13 +43,16 @@ export class WorkDir {
   }
 
   jobDir (jobId: string): string {
+    // Wire decoding already refuses other ids; this is the last guard
+    // before a path is built from a peer's words.
+    if (!/^[A-Za-z0-9_-]+$/.test(jobId)) throw new Error(`unsafe job id ${JSON.stringify(jobId)}`)
     return join(this.root, 'jobs', jobId)
   }
 
   /** A fresh folder name for one Blender run of a chunk. */
   chunkDir (jobId: string, chunkId: number): string {
     this.attempts++
-    return join(this.jobDir(jobId), `chunk-${chunkId}-${this.attempts}`)
+    return join(this.jobDir(jobId), `chunk-${chunkId}-${process.pid}-${this.attempts}`)
   }
 
   async removeJob (jobId: string): Promise<void> {

@@ -11,7 +11,10 @@ import type { Message } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { ChunkRenderError } from '../blender/errors.js'
 import type { ChunkRenderer } from '../blender/driver.js'
-import { JOB_STALE_MS, JOBS_TOPIC, PRESENCE_INTERVAL_MS } from '../common/constants.js'
+import {
+  JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
+  PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
+} from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { isImageFormat } from '../job/naming.js'
@@ -107,6 +110,7 @@ export class Worker {
     const id = key(from, ann.jobId)
     let job = this.jobs.get(id)
     if (job === undefined) {
+      if (!this.hasRoomFor(from)) return
       job = new KnownJob(peerIdFromString(from), ann)
       this.jobs.set(id, job)
       this.learnAddrs(job)
@@ -117,6 +121,13 @@ export class Worker {
       job.update(ann)
     }
     void this.pump()
+  }
+
+  private hasRoomFor (coordinator: string): boolean {
+    const fromIt = [...this.jobs.values()].filter(j => j.coordinator.toString() === coordinator)
+    if (fromIt.length < MAX_JOBS_PER_COORDINATOR && this.jobs.size < MAX_KNOWN_JOBS) return true
+    log.debug('ignoring job: too many known', { peer: coordinator })
+    return false
   }
 
   /** Decide once per job whether this worker can render it at all. */
@@ -185,9 +196,17 @@ export class Worker {
     }
   }
 
-  private pick (): { job: KnownJob, offer: Offer } | undefined {
+  private backOff (coordinator: string): void {
+    const until = Date.now() + UNREACHABLE_BACKOFF_MS
     for (const job of this.jobs.values()) {
-      if (job.ineligible !== undefined) continue
+      if (job.coordinator.toString() === coordinator) job.unreachableUntil = until
+    }
+  }
+
+  private pick (): { job: KnownJob, offer: Offer } | undefined {
+    const now = Date.now()
+    for (const job of this.jobs.values()) {
+      if (job.ineligible !== undefined || job.unreachableUntil > now) continue
       const offer = job.nextOffer()
       if (offer !== undefined) return { job, offer }
     }
@@ -202,8 +221,9 @@ export class Worker {
     try {
       reply = await client.claim(offer.id, this.opts.capabilities)
     } catch (err) {
-      log.warn('claim failed', { ...fields, err: messageOf(err) })
-      job.refused(offer.id)
+      // Not a refusal: the coordinator did not answer. Try other jobs.
+      log.warn('coordinator did not answer a claim', { ...fields, err: messageOf(err) })
+      this.backOff(job.coordinator.toString())
       return
     }
     if (!reply.ok) {

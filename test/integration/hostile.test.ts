@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { CLAIM_PROTOCOL, JOBS_TOPIC, RESULT_PROTOCOL } from '../../src/common/constants.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import type { SwarmNode } from '../../src/net/node.js'
@@ -17,12 +17,13 @@ import { signClaim } from '../../src/net/signing.js'
 import { framed, readMessage, writeMessage } from '../../src/net/streams.js'
 import {
   ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
+  decodeSwarmMessage, encodeSwarmMessage,
   type Claim, type ClaimReply, type ResultReply
 } from '../../src/net/wire.js'
 import { createSwarmNode } from '../../src/net/node.js'
 import { CoordinatorClient } from '../../src/worker/coordinator-client.js'
-import { pngBytes } from '../helpers/fake-renderers.js'
-import { addrOf, HEIGHT, startJob, tempDir, type TestJob, WIDTH } from '../helpers/swarm.js'
+import { pngBytes, RendersSolidPngs } from '../helpers/fake-renderers.js'
+import { addrOf, HEIGHT, startJob, startWorker, tempDir, type TestJob, waitFor, WIDTH } from '../helpers/swarm.js'
 
 async function rawClaim (node: SwarmNode, job: TestJob, claim: Claim): Promise<ClaimReply> {
   const stream = await node.dialProtocol(multiaddr(addrOf(job.node)), CLAIM_PROTOCOL)
@@ -128,5 +129,50 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     for (const kind of ['bad-signature', 'unknown-job', 'unfit-worker', 'refused-result', 'replayed-claim', 'bad-frame']) {
       assert.ok(kinds.includes(kind), `${kind} in ${kinds.join(', ')}`)
     }
+  })
+})
+
+describe('a worker among hostile coordinators', { timeout: 90_000 }, () => {
+  it('a coordinator that never answers claims does not hold up a real job', async () => {
+    // The staller announces a job with many chunks and swallows claims.
+    const staller = await createSwarmNode({ privateKey: await newPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false })
+    let swallowed = 0
+    await staller.handle(CLAIM_PROTOCOL, () => { swallowed++ })
+    staller.services.pubsub.subscribe(JOBS_TOPIC)
+    const announce = (): void => {
+      void staller.services.pubsub.publish(JOBS_TOPIC, encodeSwarmMessage({
+        job: {
+          jobId: 'stalled', blend: { sha256: new Uint8Array(32), size: 1, name: 'x' },
+          settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT },
+          requirements: { minBlender: '2.8', engine: 'CYCLES', device: 'CPU', denoiser: '' },
+          openChunks: Array.from({ length: 32 }, (_, id) => ({ id, frames: [id] })),
+          openCount: 32, coordinatorAddrs: staller.getMultiaddrs().map(a => a.bytes), leaseMs: 30_000,
+          manifest: { sha256: new Uint8Array(32), size: 1, name: 'm' }
+        }
+      })).catch(() => {})
+    }
+    const timer = setInterval(announce, 500)
+    const renderer = new RendersSolidPngs(WIDTH, HEIGHT)
+    const w = await startWorker(renderer, [addrOf(staller)])
+    const job = await startJob([1, 2, 3, 4], 1)
+    try {
+      await waitFor(() => swallowed > 0, 'the worker to claim at the staller')
+      // Only now does the real job reach the worker.
+      const run = job.coordinator.run()
+      await job.node.dial(multiaddr(addrOf(w.node)))
+      const started = Date.now()
+      const outcome = await run
+      assert.equal(outcome.succeeded, true)
+      assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`)
+      assert.ok(swallowed < 4, `${swallowed} claims were lost to the staller`)
+    } finally {
+      clearInterval(timer)
+      await Promise.all([w.worker.stop(), w.node.stop(), staller.stop(), job.node.stop()])
+    }
+  })
+
+  it('refuses a job id that could name a path', () => {
+    const bytes = encodeSwarmMessage({ finished: { jobId: '../../victim', succeeded: true } })
+    assert.throws(() => decodeSwarmMessage(bytes), /characters other than/)
   })
 })
