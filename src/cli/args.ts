@@ -23,7 +23,9 @@ function joinValues (args: string[], options: Options): string[] {
   const out: string[] = []
   for (let i = 0; i < args.length; i++) {
     const name = args[i].startsWith('--') ? args[i].slice(2) : undefined
-    if (name !== undefined && options[name]?.type === 'string' && i + 1 < args.length) {
+    const value = args[i + 1]
+    if (name !== undefined && options[name]?.type === 'string' &&
+      value !== undefined && !value.startsWith('--')) {
       out.push(`${args[i]}=${args[++i]}`)
     } else {
       out.push(args[i])
@@ -39,7 +41,11 @@ export function parse (command: string, args: string[], options: Options): Parse
     }) as Parsed
   } catch (err) {
     const first = (err as Error).message.split('\n')[0]
-    throw new UsageError(`${command}: ${first} (see blendnet ${command} --help)`)
+    const flag = /Option '(--[\w-]+)/.exec(first)?.[1]
+    const said = (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag !== undefined
+      ? `${flag} needs a value`
+      : first.replace(/^Unknown option '([^']+)'.*$/, 'unknown option $1')
+    throw new UsageError(`${command}: ${said} (see blendnet ${command} --help)`)
   }
 }
 

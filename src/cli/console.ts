@@ -22,6 +22,11 @@ export function untilSignal (): Promise<string> {
   })
 }
 
+/** `1 frame`, `24 frames`. */
+export function count (n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
+}
+
 /** Printable on a terminal: no control characters, bounded length. */
 export function printable (text: string, max = 400): string {
   const clean = text.replace(/[\x00-\x1f\x7f-\x9f]/g, ' ')

@@ -59,7 +59,9 @@ export async function demoCommand (args: string[]): Promise<number> {
   const dir = resolve(stringFlag(parsed, 'dir') ?? 'blendnet-demo')
   const blender = await findBlender(stringFlag(parsed, 'blender'))
 
-  await mkdir(dir, { recursive: true })
+  await mkdir(dir, { recursive: true }).catch((err: Error) => {
+    throw new UsageError(`cannot use --dir ${dir}: ${err.message}`)
+  })
   const scene = join(dir, 'scene.blend')
   say(`generating an animated scene with Blender ${blender.version}: ${scene}`)
   await makeDemoScene(blender, scene, { frames: 24, width: 320, height: 180, samples: 16 })

@@ -5,7 +5,7 @@
 import { formatDuration } from '../common/duration.js'
 import type { JobEvent, JobOutcome } from '../coordinator/events.js'
 import { formatFrameList } from '../job/frames.js'
-import { printable, say } from './console.js'
+import { count, printable, say } from './console.js'
 
 function short (peer: string): string {
   return `…${peer.slice(-6)}`
@@ -49,10 +49,10 @@ export function printSummary (outcome: JobOutcome, outputDir: string,
     say(`refused messages: ${rejected.map(([k, n]) => `${k} ${n}`).join(', ')}`)
   }
   if (outcome.succeeded) {
-    say(`done: ${outcome.total} frames in ${outputDir} (${formatDuration(elapsedMs)})`)
+    say(`done: ${count(outcome.total, 'frame')} in ${outputDir} (${formatDuration(elapsedMs)})`)
     return
   }
-  say(`job failed: ${outcome.failedFrames.length} of ${outcome.total} frames not rendered (${outcome.done} done, in ${outputDir})`)
+  say(`job failed: ${outcome.failedFrames.length} of ${count(outcome.total, 'frame')} not rendered (${outcome.done} done, in ${outputDir})`)
   const byReason = new Map<string, number[]>()
   for (const { frame, reason } of outcome.failedFrames) {
     const frames = byReason.get(reason)
@@ -60,6 +60,6 @@ export function printSummary (outcome: JobOutcome, outputDir: string,
     else frames.push(frame)
   }
   for (const [reason, frames] of byReason) {
-    say(`  frames ${formatFrameList(frames)}: ${printable(reason)}`)
+    say(`  ${frames.length === 1 ? 'frame' : 'frames'} ${formatFrameList(frames)}: ${printable(reason)}`)
   }
 }

@@ -15,7 +15,7 @@ import {
   allLoopback, bootstrapAddrs, listenAddrs, listFlag, parse, positiveInt,
   stringFlag, type Options
 } from './args.js'
-import { say } from './console.js'
+import { count, say } from './console.js'
 import { printEvent, printSummary } from './progress.js'
 import { planJob, type SubmitInput } from './submit-plan.js'
 
@@ -99,7 +99,7 @@ export async function submitCommand (args: string[]): Promise<number> {
   const { spec } = plan
   for (const note of plan.notes) say(`note: ${note}`)
   const frames = spec.chunks.flat()
-  say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${frames.length} in ${spec.chunks.length} chunks), ${spec.settings.format} ${spec.settings.width}x${spec.settings.height}`)
+  say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')} in ${count(spec.chunks.length, 'chunk')}), ${spec.settings.format} ${spec.settings.width}x${spec.settings.height}`)
 
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
   const node = await createSwarmNode({ privateKey: await newPeerKey(), listen, bootstrap, mdns })
