@@ -80,6 +80,42 @@ def apply_output_rules(render, plan):
         render.resolution_percentage = plan["resolutionPercentage"]
 
 
+def apply_render_settings(scene, plan):
+    # The job's settings override the scene's own: the worker renders
+    # exactly what the job asked for, or fails saying why.
+    if plan.get("engine"):
+        scene.render.engine = plan["engine"]
+    samples = plan.get("samples")
+    if samples:
+        if scene.render.engine == 'CYCLES':
+            scene.cycles.samples = samples
+        elif scene.render.engine.startswith('BLENDER_EEVEE'):
+            scene.eevee.taa_render_samples = samples
+    device = plan.get("device")
+    if device == 'GPU':
+        enable_gpu(scene)
+    elif device == 'CPU':
+        scene.cycles.device = 'CPU'
+
+
+def enable_gpu(scene):
+    # In background mode with factory settings no compute device is set:
+    # scene.cycles.device = 'GPU' alone quietly renders on the CPU.
+    prefs = bpy.context.preferences.addons['cycles'].preferences
+    for kind in ('OPTIX', 'CUDA', 'HIP', 'ONEAPI', 'METAL'):
+        try:
+            prefs.compute_device_type = kind
+        except TypeError:
+            continue
+        devices = prefs.get_devices_for_type(kind)
+        if any(d.type != 'CPU' for d in devices):
+            for d in devices:
+                d.use = d.type != 'CPU'
+            scene.cycles.device = 'GPU'
+            return
+    raise ChunkScriptError("the job needs a GPU and this Blender finds none")
+
+
 def check_dependencies(plan):
     entries = plan.get("pathMap")
     if entries is not None and not isinstance(entries, dict):
@@ -132,6 +168,7 @@ def main():
         scene = scene_asked_for(plan["scene"])
         check_dependencies(plan)
         apply_output_rules(scene.render, plan)
+        apply_render_settings(scene, plan)
         for frame in plan["frames"]:
             render_frame(scene, frame)
     except Exception as err:

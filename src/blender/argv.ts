@@ -28,6 +28,10 @@ export interface ChunkPlan {
   frames: number[]
   /** Overrides the scene's own resolution %, e.g. 25 for previews. */
   resolutionPercentage?: number
+  /** Override the scene's engine, samples and Cycles device. */
+  engine?: string
+  samples?: number
+  device?: 'CPU' | 'GPU'
   /** Where the worker put the scene's files (render_chunk.py applies it). */
   pathMap?: PathMap
 }
@@ -68,6 +72,9 @@ export function renderChunkArgv (args: RenderChunkArgs): string[] {
     scene: args.scene,
     frames: args.frames,
     resolutionPercentage: args.resolutionPercentage,
+    engine: args.engine,
+    samples: args.samples,
+    device: args.device,
     pathMap: args.pathMap
   }
   return [

@@ -29,6 +29,10 @@ export interface ChunkRenderRequest {
   chunkDir: string
   /** Overrides the scene's resolution %, e.g. 25 for a preview job. */
   resolutionPercentage?: number
+  /** Override the scene's engine, samples and Cycles device. */
+  engine?: string
+  samples?: number
+  device?: 'CPU' | 'GPU'
   /**
    * Artist-side absolute path → where this worker put that file or
    * folder. Applied before rendering; a file the render reads that is

@@ -32,6 +32,11 @@ options:
   --format <format>        PNG, JPEG, TIFF, OPEN_EXR or OPEN_EXR_MULTILAYER
                            (default: the scene's format; movies become PNG)
   --chunk-size <n>         frames per Blender run (default ${DEFAULT_CHUNK_SIZE})
+  --engine <engine>        CYCLES, BLENDER_EEVEE or BLENDER_WORKBENCH (default: the scene's)
+  --device CPU|GPU         Cycles device (default: the scene's); a GPU job never
+                           renders on a CPU
+  --samples <n>            samples per pixel (default: the scene's)
+  --resolution <percent>   resolution percentage (default: the scene's)
   --bootstrap <multiaddr>  a worker or peer to join the swarm through (repeatable)
   --listen <multiaddr>     where workers reach this coordinator
   --blender <path>         the Blender used to inspect the scene
@@ -54,7 +59,20 @@ const OPTIONS: Options = {
   'worker-wait': { type: 'string' },
   'no-mdns': { type: 'boolean' },
   'allow-missing': { type: 'boolean' },
+  engine: { type: 'string' },
+  device: { type: 'string' },
+  samples: { type: 'string' },
+  resolution: { type: 'string' },
   help: { type: 'boolean', short: 'h' }
+}
+
+function optionalInt (parsed: ReturnType<typeof parse>, name: string,
+  min: number, max: number): number | undefined {
+  const text = stringFlag(parsed, name)
+  if (text === undefined) return undefined
+  const n = positiveInt(text, `--${name}`, min)
+  if (n < min || n > max) throw new UsageError(`--${name} must be from ${min} to ${max}, not ${n}`)
+  return n
 }
 
 function readInput (args: string[]): { input: SubmitInput, parsed: ReturnType<typeof parse> } {
@@ -75,7 +93,11 @@ function readInput (args: string[]): { input: SubmitInput, parsed: ReturnType<ty
     scene: stringFlag(parsed, 'scene'),
     format: stringFlag(parsed, 'format'),
     chunkSize: positiveInt(stringFlag(parsed, 'chunk-size'), '--chunk-size', DEFAULT_CHUNK_SIZE),
-    allowMissing: parsed.values['allow-missing'] === true
+    allowMissing: parsed.values['allow-missing'] === true,
+    engine: stringFlag(parsed, 'engine'),
+    device: stringFlag(parsed, 'device'),
+    samples: optionalInt(parsed, 'samples', 1, 1 << 24),
+    resolutionPercentage: optionalInt(parsed, 'resolution', 1, 32767)
   }
   return { input, parsed }
 }

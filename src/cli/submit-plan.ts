@@ -16,7 +16,7 @@ import { atLeastVersion } from '../common/versions.js'
 import { framesFromScene, parseFrameSpec, splitIntoChunks } from '../job/frames.js'
 import { IMAGE_FORMATS, isImageFormat, type ImageFormat } from '../job/naming.js'
 import { buildManifest } from '../job/manifest.js'
-import { jobIdOf, type JobSpec } from '../job/spec.js'
+import { jobIdOf, type JobSettings, type JobSpec } from '../job/spec.js'
 import { hashFile } from '../net/fetch.js'
 
 export interface SubmitInput {
@@ -28,7 +28,14 @@ export interface SubmitInput {
   chunkSize: number
   /** Render even though files the scene reads are missing. */
   allowMissing?: boolean
+  /** Overrides of the scene's own settings. */
+  engine?: string
+  device?: string
+  samples?: number
+  resolutionPercentage?: number
 }
+
+const ENGINES = ['CYCLES', 'BLENDER_EEVEE', 'BLENDER_WORKBENCH']
 
 export interface JobPlan {
   spec: JobSpec
@@ -41,6 +48,12 @@ export interface JobPlan {
 export async function checkInputs (input: SubmitInput): Promise<{ minBlender: string, frames?: number[] }> {
   const header = await readBlendHeader(input.blendPath)
   const frames = input.frames === undefined ? undefined : parseFrameSpec(input.frames)
+  if (input.engine !== undefined && !ENGINES.includes(input.engine.toUpperCase())) {
+    throw new UsageError(`--engine "${input.engine}" is not one of ${ENGINES.join(', ')}`)
+  }
+  if (input.device !== undefined && !['CPU', 'GPU'].includes(input.device.toUpperCase())) {
+    throw new UsageError(`--device "${input.device}" must be CPU or GPU`)
+  }
   if (input.format !== undefined && !isImageFormat(input.format.toUpperCase())) {
     throw new UsageError(`--format "${input.format}" is not one of ${IMAGE_FORMATS.join(', ')}`)
   }
@@ -91,11 +104,11 @@ export async function planJob (input: SubmitInput,
     blend: { path: blendPath, sha256: await hashFile(blendPath), size, name: basename(blendPath) },
     manifest: { bytes: built.bytes, sha256: createHash('sha256').update(built.bytes).digest() },
     files: built.manifest.files,
-    settings: { scene: scene.name, format, width: scene.width, height: scene.height },
+    settings: renderSettings(scene, format, input),
     requirements: {
       minBlender: checked.minBlender,
-      engine: scene.engine,
-      device: scene.device,
+      engine: input.engine?.toUpperCase() ?? scene.engine,
+      device: deviceOf(scene, input),
       denoiser: scene.denoising ? scene.denoiser ?? 'OPENIMAGEDENOISE' : undefined
     },
     chunks: splitIntoChunks(frames, input.chunkSize)
@@ -118,6 +131,44 @@ function checkDependencies (input: SubmitInput, info: BlendInfo,
     throw new UsageError(`"${basename(input.blendPath)}" needs ${missing.length === 1 ? 'a file' : `${missing.length} files`} that ${missing.length === 1 ? 'is' : 'are'} not on this machine: ${list.join('; ')}; fix the paths in Blender, or pass --allow-missing to render without ${missing.length === 1 ? 'it' : 'them'}`)
   }
   notes.push(`rendering without ${list.length} missing files (--allow-missing): ${list.join('; ')}`)
+}
+
+/** The device the job needs: only Cycles renders on a chosen device. */
+function deviceOf (scene: SceneInfo, input: SubmitInput): 'CPU' | 'GPU' {
+  const engine = input.engine?.toUpperCase() ?? scene.engine
+  const device = input.device?.toUpperCase() ?? scene.device
+  return engine === 'CYCLES' && device === 'GPU' ? 'GPU' : 'CPU'
+}
+
+/** The job's render settings: the scene's, with the user's overrides. */
+function renderSettings (scene: SceneInfo, format: ImageFormat,
+  input: SubmitInput): JobSettings {
+  const size = outputSize(scene, input.resolutionPercentage)
+  return {
+    scene: scene.name,
+    format,
+    ...size,
+    engine: input.engine?.toUpperCase() ?? '',
+    samples: input.samples ?? 0,
+    resolutionPercentage: input.resolutionPercentage ?? 0,
+    device: input.device?.toUpperCase() ?? ''
+  }
+}
+
+/** The size every frame must have, as Blender computes it. */
+function outputSize (scene: SceneInfo, percentage: number | undefined): { width: number, height: number } {
+  if (percentage === undefined) return { width: scene.width, height: scene.height }
+  const scaled = (px: number, pct: number): number => Math.floor(px * pct / 100)
+  const cropped = scene.width !== scaled(scene.resolutionX, scene.resolutionPercentage) ||
+    scene.height !== scaled(scene.resolutionY, scene.resolutionPercentage)
+  if (cropped) {
+    throw new UsageError(`scene "${scene.name}" crops its render to a region; --resolution cannot be combined with that yet`)
+  }
+  const size = { width: scaled(scene.resolutionX, percentage), height: scaled(scene.resolutionY, percentage) }
+  if (size.width < 1 || size.height < 1) {
+    throw new UsageError(`--resolution ${percentage}% makes frames of ${size.width}x${size.height} pixels, too small for an image`)
+  }
+  return size
 }
 
 /**

@@ -19,6 +19,11 @@ export interface RenderSettings {
   format: string
   width: number
   height: number
+  /** Overrides; '' or 0 keeps the scene's own. */
+  engine: string
+  samples: number
+  resolutionPercentage: number
+  device: string
 }
 export interface ChunkOffer { id: number, frames: number[] }
 export interface Requirements {

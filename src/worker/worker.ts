@@ -10,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Message } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { ChunkRenderError } from '../blender/errors.js'
-import type { ChunkRenderer } from '../blender/driver.js'
+import type { ChunkRenderer, ChunkRenderRequest } from '../blender/driver.js'
 import {
   JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
   PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
@@ -22,7 +22,8 @@ import { unmetRequirements, type WorkerCapabilities } from '../job/requirements.
 import { validateSwarmMessage } from '../net/gossip.js'
 import type { SwarmNode } from '../net/node.js'
 import {
-  decodeSwarmMessage, encodeSwarmMessage, requirementsFromWire, type SwarmMessage
+  decodeSwarmMessage, encodeSwarmMessage, requirementsFromWire, type RenderSettings,
+  type SwarmMessage
 } from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
 import { JobFiles } from './job-files.js'
@@ -254,6 +255,7 @@ export class Worker {
         scene: ann.settings.scene,
         frames,
         format: job.format,
+        ...overridesOf(ann.settings),
         chunkDir,
         signal: abort.signal
       })
@@ -282,6 +284,16 @@ export class Worker {
     await client.reportFailure(chunkId, reason, tail).catch((e: Error) => {
       log.warn('could not report failure', { job: client.jobId, chunk: chunkId, err: e.message })
     })
+  }
+}
+
+/** The job's overrides of the scene's settings, as the driver takes them. */
+function overridesOf (settings: RenderSettings): Partial<ChunkRenderRequest> {
+  return {
+    engine: settings.engine === '' ? undefined : settings.engine,
+    samples: settings.samples === 0 ? undefined : settings.samples,
+    resolutionPercentage: settings.resolutionPercentage === 0 ? undefined : settings.resolutionPercentage,
+    device: settings.device === 'GPU' ? 'GPU' : settings.device === 'CPU' ? 'CPU' : undefined
   }
 }
 

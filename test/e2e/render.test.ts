@@ -76,6 +76,32 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
     await assertMatchesReference(output)
   })
 
+  it('renders with the job\'s own samples and resolution, like Blender with those settings', async () => {
+    const output = join(dir, 'overrides')
+    const result = await runCli(['submit', join(dir, 'scene.blend'), '--frames', '5-6',
+      '--samples', '2', '--resolution', '50', '--output', output, '--bootstrap', workers[0].addr])
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
+    const plain = join(dir, 'overrides-reference')
+    await mkdir(plain)
+    await plainRender(blender, join(dir, 'scene.blend'), plain, ['-f', '5,6'], ['--python-expr',
+      'import bpy; s = bpy.context.scene; s.cycles.samples = 2; s.render.resolution_percentage = 50'])
+    for (const frame of [5, 6]) {
+      const bytes = await readFile(join(output, frameFileName(frame, 'PNG')))
+      assert.equal(verifyImage(bytes, { format: 'PNG', width: 32, height: 18 }).ok, true)
+      const cmp = comparePngPixels(bytes, await readFile(join(plain, `plain_000${frame}.png`)))
+      assert.equal(cmp.same, true, `frame ${frame}: ${cmp.reason ?? cmp.maxDiff}`)
+    }
+  })
+
+  it('a GPU job on CPU-only workers ends with what is missing, not a render', async () => {
+    const output = join(dir, 'gpu')
+    const result = await runCli(['submit', join(dir, 'scene.blend'), '--frames', '1-2',
+      '--device', 'GPU', '--output', output, '--bootstrap', workers[0].addr], 60_000)
+    assert.equal(result.exitCode, 1)
+    assert.match(result.stdout as string, /no worker can render this job \(needs a GPU .*has none\); the swarm offers 3 workers: Blender 3\.4\.1/)
+    assert.deepEqual(await readdir(output), [])
+  })
+
   it('renders negative frames, named with the sign before the padding', async () => {
     const output = join(dir, 'negative')
     const result = await runCli(['submit', join(dir, 'scene.blend'), '--frames', '-3-2',

@@ -81,6 +81,11 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
     await expectUsageError([scene, '--format', 'GIF', '--output', join(dir, 'o6')], /--format "GIF"/)
   })
 
+  it('an unknown engine or device', async () => {
+    await expectUsageError([scene, '--engine', 'LUXCORE', '--output', join(dir, 'o9')], /--engine "LUXCORE"/)
+    await expectUsageError([scene, '--device', 'TPU', '--output', join(dir, 'o9')], /--device "TPU" must be CPU or GPU/)
+  })
+
   it('a missing --output', async () => {
     await expectUsageError([scene], /--output/)
   })

@@ -57,7 +57,7 @@ export async function startJob (frames: number[], chunkSize: number,
     blend: { path: blendPath, sha256: await hashFile(blendPath), size: opts.sceneBytes ?? 4096, name: 'scene.blend' },
     manifest: { bytes: built.bytes, sha256: createHash('sha256').update(built.bytes).digest() },
     files: built.manifest.files,
-    settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT },
+    settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT, engine: '', samples: 0, resolutionPercentage: 0, device: '' },
     requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU' },
     chunks: splitIntoChunks(frames, chunkSize)
   }

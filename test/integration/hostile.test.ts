@@ -143,7 +143,7 @@ describe('a worker among hostile coordinators', { timeout: 90_000 }, () => {
       void staller.services.pubsub.publish(JOBS_TOPIC, encodeSwarmMessage({
         job: {
           jobId: 'stalled', blend: { sha256: new Uint8Array(32), size: 1, name: 'x' },
-          settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT },
+          settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT, engine: '', samples: 0, resolutionPercentage: 0, device: '' },
           requirements: { minBlender: '2.8', engine: 'CYCLES', device: 'CPU', denoiser: '' },
           openChunks: Array.from({ length: 32 }, (_, id) => ({ id, frames: [id] })),
           openCount: 32, coordinatorAddrs: staller.getMultiaddrs().map(a => a.bytes), leaseMs: 30_000,
