@@ -11,7 +11,7 @@ function chunkArgv (over: Partial<Parameters<typeof renderChunkArgv>[0]> = {}):
 string[] {
   return renderChunkArgv({
     blendPath: '/jobs/shot.blend',
-    chunkDir: '/work/chunk-3',
+    chunkDir: '/farm/chunk-3',
     scene: 'night',
     frames: [3, 4, 5],
     format: 'PNG',
@@ -37,7 +37,7 @@ describe('Blender command line for a chunk', () => {
       assert.ok(argv.indexOf(flag) < script, flag)
     }
     assert.equal(after('-S'), 'night')
-    assert.equal(after('-o'), '/work/chunk-3/frame_####')
+    assert.equal(after('-o'), '/farm/chunk-3/frame_####')
     assert.equal(after('-F'), 'PNG')
     assert.equal(after('-x'), '1')
   })

@@ -7,7 +7,7 @@ import {
 } from '../../src/blender/chunk-verdict.js'
 import { frameFileName } from '../../src/job/naming.js'
 
-const DIR = '/work/chunk'
+const DIR = '/farm/chunk'
 const EXPECT: ChunkExpectation = {
   blendPath: '/jobs/shot.blend', chunkDir: DIR, frames: [3, 4, 5],
   format: 'PNG'
