@@ -32,19 +32,24 @@ export class JobFiles {
 
   constructor (private readonly node: SwarmNode, private readonly workDir: WorkDir) {}
 
-  /** The job's files in place, prepared once per job however many chunks ask. */
+  /**
+   * The job's files in place, prepared once however many chunks ask.
+   * Keyed by the manifest's hash, not the job id a peer chose: another
+   * peer announcing the same id cannot make a job render its files.
+   */
   async prepare (jobId: string, from: PeerId, manifestRef: BlobRef): Promise<PreparedJob> {
-    let pending = this.prepared.get(jobId)
+    const key = hex(manifestRef.sha256)
+    let pending = this.prepared.get(key)
     if (pending === undefined) {
       pending = this.build(jobId, from, manifestRef)
-      this.prepared.set(jobId, pending)
-      pending.catch(() => { this.prepared.delete(jobId) })
+      this.prepared.set(key, pending)
+      pending.catch(() => { this.prepared.delete(key) })
     }
     return pending
   }
 
-  forget (jobId: string): void {
-    this.prepared.delete(jobId)
+  forget (manifestRef: BlobRef): void {
+    this.prepared.delete(hex(manifestRef.sha256))
   }
 
   private async build (jobId: string, from: PeerId, manifestRef: BlobRef): Promise<PreparedJob> {
@@ -56,7 +61,7 @@ export class JobFiles {
       job: jobId, files: manifest.files.length, fetched: this.fetchedBytes - before
     })
 
-    const jobDir = join(this.workDir.jobDir(jobId), 'files')
+    const jobDir = join(this.workDir.jobDir(from.toString(), jobId), `files-${hex(manifestRef.sha256).slice(0, 16)}`)
     await rm(jobDir, { recursive: true, force: true })
     const layout = planJobLayout(manifest.blendPath, manifest.dependencies, jobDir)
     for (const { from: source, to } of layout.copies) {

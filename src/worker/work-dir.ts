@@ -4,8 +4,10 @@
  *   peer.key                  the worker's libp2p key (mode 0600)
  *   worker.lock               PID of the worker using this dir
  *   blobs/<sha256>            job files by content hash, shared across jobs
- *   jobs/<job>/files/         the job's layout, hard links into blobs/
- *   jobs/<job>/chunk-<id>-<n> one Blender run: its frames and blender.log
+ *   jobs/<coordinator>/<job>/ one job, by the coordinator's peer ID (so
+ *                             one peer cannot touch another's jobs):
+ *     files-<manifest>/       the job's layout, hard links into blobs/
+ *     chunk-<id>-<pid>-<n>/   one Blender run: its frames and blender.log
  *
  * One worker per work dir: two would share a peer ID and a cache.
  */
@@ -42,21 +44,23 @@ export class WorkDir {
     return join(this.root, 'blobs', sha256Hex)
   }
 
-  jobDir (jobId: string): string {
+  jobDir (coordinator: string, jobId: string): string {
     // Wire decoding already refuses other ids; this is the last guard
     // before a path is built from a peer's words.
-    if (!/^[A-Za-z0-9_-]+$/.test(jobId)) throw new Error(`unsafe job id ${JSON.stringify(jobId)}`)
-    return join(this.root, 'jobs', jobId)
+    for (const part of [coordinator, jobId]) {
+      if (!/^[A-Za-z0-9_-]+$/.test(part)) throw new Error(`unsafe path part ${JSON.stringify(part)}`)
+    }
+    return join(this.root, 'jobs', coordinator, jobId)
   }
 
   /** A fresh folder name for one Blender run of a chunk. */
-  chunkDir (jobId: string, chunkId: number): string {
+  chunkDir (coordinator: string, jobId: string, chunkId: number): string {
     this.attempts++
-    return join(this.jobDir(jobId), `chunk-${chunkId}-${process.pid}-${this.attempts}`)
+    return join(this.jobDir(coordinator, jobId), `chunk-${chunkId}-${process.pid}-${this.attempts}`)
   }
 
-  async removeJob (jobId: string): Promise<void> {
-    await rm(this.jobDir(jobId), { recursive: true, force: true })
+  async removeJob (coordinator: string, jobId: string): Promise<void> {
+    await rm(this.jobDir(coordinator, jobId), { recursive: true, force: true })
   }
 
   /** Everything but the key: what an ephemeral worker leaves behind. */

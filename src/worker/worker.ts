@@ -172,10 +172,12 @@ export class Worker {
 
   private async onFinished (from: string, jobId: string): Promise<void> {
     const id = key(from, jobId)
-    if (!this.jobs.delete(id)) return
+    const job = this.jobs.get(id)
+    if (job === undefined) return
+    this.jobs.delete(id)
     log.info('job finished', { job: jobId, peer: from })
-    this.files.forget(jobId)
-    await this.opts.workDir.removeJob(jobId)
+    this.files.forget(job.announcement.manifest)
+    await this.opts.workDir.removeJob(from, jobId)
     if (this.opts.once === true && this.joined === id) {
       await this.opts.workDir.removeWorkFiles()
       await this.stop()
@@ -246,7 +248,7 @@ export class Worker {
       log.warn('lease lost, stopping chunk', { ...fields, reason })
       abort.abort()
     })
-    const chunkDir = this.opts.workDir.chunkDir(ann.jobId, chunkId)
+    const chunkDir = this.opts.workDir.chunkDir(job.coordinator.toString(), ann.jobId, chunkId)
     try {
       const files = await this.files.prepare(ann.jobId, job.coordinator, ann.manifest)
       const rendered = await this.opts.renderer.render({
