@@ -36,6 +36,9 @@ export function printEvent (event: JobEvent): void {
     case 'lease-expired':
       say(`worker ${short(event.worker)} went silent; frames ${formatFrameList(event.frames)} are open again`)
       break
+    case 'chunk-released':
+      say(`worker ${short(event.worker)} is stopping; frames ${formatFrameList(event.frames)} are open again`)
+      break
     case 'message-rejected':
       break
   }

@@ -12,7 +12,7 @@ import { verifyClaim } from '../net/signing.js'
 import { hex } from '../net/fetch.js'
 import {
   ClaimReplyCodec, ClaimRequestCodec, type Claim, type ClaimReply,
-  type ChunkFailure, type LeaseRenewal
+  type ChunkFailure, type ChunkRelease, type LeaseRenewal
 } from '../net/wire.js'
 import type { CoordinatorContext } from './context.js'
 import { unmetRequirements } from '../job/requirements.js'
@@ -38,6 +38,8 @@ async function handle (ctx: CoordinatorContext, stream: Stream,
     reply = await onClaim(ctx, req.claim, connection)
   } else if ('renewal' in req) {
     reply = onRenewal(ctx, req.renewal, worker)
+  } else if ('release' in req) {
+    reply = onRelease(ctx, req.release, worker)
   } else {
     reply = onFailure(ctx, req.failure, worker)
   }
@@ -81,6 +83,17 @@ function onRenewal (ctx: CoordinatorContext, renewal: LeaseRenewal,
   const renewed = ctx.state.renew(renewal.chunkId, worker, Date.now())
   if (!renewed.ok) return { ok: false, reason: renewed.reason, leaseMs: 0, frames: [] }
   return { ok: true, reason: '', leaseMs: ctx.leaseMs, frames: renewed.frames }
+}
+
+function onRelease (ctx: CoordinatorContext, release: ChunkRelease,
+  worker: string): ClaimReply {
+  if (release.jobId !== ctx.job.jobId) return refuse(ctx, worker, 'unknown-job', 'unknown job')
+  const chunk = ctx.state.release(release.chunkId, worker)
+  if (chunk === undefined) {
+    return refuse(ctx, worker, 'not-lease-holder', `worker does not hold chunk ${release.chunkId}`)
+  }
+  ctx.onChunkReleased(chunk.id, worker)
+  return OK_EMPTY
 }
 
 function onFailure (ctx: CoordinatorContext, failure: ChunkFailure,

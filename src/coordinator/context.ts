@@ -20,6 +20,7 @@ export interface CoordinatorContext {
   onFrameDone: (chunk: number, frame: number, worker: string, path: string) => void
   onFrameRejected: (frame: number, worker: string, reason: string) => void
   onChunkFailed: (chunk: number, worker: string, reason: string, final: boolean) => void
+  onChunkReleased: (chunk: number, worker: string) => void
   /** The output folder failed (full, unwritable): the job stops. */
   onOutputFailed: (reason: string) => void
 }

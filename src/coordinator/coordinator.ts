@@ -90,6 +90,12 @@ export class Coordinator {
       onChunkFailed: (chunk, worker, reason, final) => {
         this.onChunkFailed(chunk, worker, reason, final)
       },
+      onChunkReleased: (chunk, worker) => {
+        const frames = this.ctx.state.remaining(this.ctx.state.chunks[chunk])
+        log.info('chunk released', { job: this.jobId, chunk, peer: worker })
+        this.emit({ type: 'chunk-released', chunk, frames, worker })
+        this.scheduleAnnounce()
+      },
       onOutputFailed: (reason) => {
         log.error('output folder failed', { job: this.jobId, reason })
         this.cancel(reason)

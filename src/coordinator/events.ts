@@ -10,6 +10,7 @@ export type JobEvent =
   | { type: 'frame-rejected', frame: number, worker: string, reason: string }
   | { type: 'chunk-failed', chunk: number, frames: number[], worker: string, reason: string, final: boolean }
   | { type: 'lease-expired', chunk: number, frames: number[], worker: string }
+  | { type: 'chunk-released', chunk: number, frames: number[], worker: string }
   | { type: 'message-rejected', peer: string, reason: string }
 
 export interface FailedFrame {

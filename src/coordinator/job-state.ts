@@ -145,6 +145,15 @@ export class JobState {
     return chunk
   }
 
+  /** leased → open: the holder gives the chunk back unrendered. */
+  release (id: number, worker: string): Chunk | undefined {
+    const chunk = this.chunks[id]
+    if (chunk?.status !== 'leased' || chunk.lease?.worker !== worker) return undefined
+    chunk.status = 'open'
+    chunk.lease = undefined
+    return chunk
+  }
+
   /** open → failed for every chunk no worker present may still try. */
   failUnclaimable (presentWorkers: ReadonlySet<string>): Chunk[] {
     return this.openChunks().filter(c => this.failUnrenderable(c, presentWorkers))

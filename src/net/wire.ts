@@ -84,10 +84,12 @@ export interface ChunkFailure {
   reason: string
   logTail: string[]
 }
+export interface ChunkRelease { jobId: string, chunkId: number }
 export type ClaimRequest =
   | { claim: Claim }
   | { renewal: LeaseRenewal }
   | { failure: ChunkFailure }
+  | { release: ChunkRelease }
 export interface ClaimReply {
   ok: boolean
   reason: string
@@ -230,8 +232,10 @@ function oneOf<T> (msg: Record<string, unknown>, keys: string[],
   return { [present[0]]: msg[present[0]] } as T
 }
 
+const CLAIM_REQUEST_KINDS = ['claim', 'renewal', 'failure', 'release']
+
 function checkClaimRequest (msg: Record<string, unknown>): void {
-  const req = oneOf<ClaimRequest>(msg, ['claim', 'renewal', 'failure'], 'ClaimRequest')
+  const req = oneOf<ClaimRequest>(msg, CLAIM_REQUEST_KINDS, 'ClaimRequest')
   if ('claim' in req) {
     checkId(req.claim.jobId, 'job id')
     require(req.claim.nonce.byteLength >= 8 && req.claim.nonce.byteLength <= 64,
@@ -240,6 +244,8 @@ function checkClaimRequest (msg: Record<string, unknown>): void {
     checkCapabilities(req.claim.capabilities)
   } else if ('renewal' in req) {
     checkId(req.renewal.jobId, 'job id')
+  } else if ('release' in req) {
+    checkId(req.release.jobId, 'job id')
   } else {
     checkId(req.failure.jobId, 'job id')
     require(req.failure.reason.length <= MAX_TEXT, 'failure reason too long')
@@ -252,7 +258,7 @@ const claimRequestCodec = codec<Record<string, unknown>>(
 export const ClaimRequestCodec: Codec<ClaimRequest> = {
   encode: (req) => claimRequestCodec.encode(req),
   decode: (bytes) => oneOf<ClaimRequest>(claimRequestCodec.decode(bytes),
-    ['claim', 'renewal', 'failure'], 'ClaimRequest')
+    CLAIM_REQUEST_KINDS, 'ClaimRequest')
 }
 
 export const ClaimCodec = codec<Claim>('Claim', MAX_CONTROL_MESSAGE_BYTES)

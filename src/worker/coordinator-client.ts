@@ -31,6 +31,10 @@ export class CoordinatorClient {
     return this.request({ renewal: { jobId: this.jobId, chunkId } })
   }
 
+  async release (chunkId: number): Promise<ClaimReply> {
+    return this.request({ release: { jobId: this.jobId, chunkId } })
+  }
+
   async reportFailure (chunkId: number, reason: string,
     logTail: string[]): Promise<ClaimReply> {
     return this.request({ failure: { jobId: this.jobId, chunkId, reason, logTail } })

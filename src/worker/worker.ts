@@ -50,6 +50,8 @@ export class Worker {
   private readonly jobs = new Map<string, KnownJob>()
   private readonly files: JobFiles
   private busy = false
+  /** The chunk loop while it runs: stop() waits for it to hand back. */
+  private working?: Promise<void>
   private stopping = false
   private joined?: string
   private presenceTimer?: NodeJS.Timeout
@@ -78,11 +80,12 @@ export class Worker {
     this.announcePresence()
   }
 
-  /** Stops taking work; the chunk in progress is abandoned to its lease. */
+  /** Stops taking work: Blender is stopped and its chunk handed back. */
   async stop (): Promise<void> {
     this.stopping = true
     clearInterval(this.presenceTimer)
     this.current?.abort()
+    await this.working
     this.resolveDone?.()
   }
 
@@ -190,12 +193,13 @@ export class Worker {
   private async pump (): Promise<void> {
     if (this.busy || this.stopping) return
     this.busy = true
-    try {
-      for (let next = this.pick(); next !== undefined && !this.stopping; next = this.pick()) {
-        await this.tryChunk(next.job, next.offer)
-      }
-    } finally {
-      this.busy = false
+    this.working = this.work().finally(() => { this.busy = false })
+    await this.working
+  }
+
+  private async work (): Promise<void> {
+    for (let next = this.pick(); next !== undefined && !this.stopping; next = this.pick()) {
+      await this.tryChunk(next.job, next.offer)
     }
   }
 
@@ -267,7 +271,12 @@ export class Worker {
         log.info('frame delivered', { ...fields, frame })
       }
     } catch (err) {
-      if (!abort.signal.aborted) {
+      if (this.stopping) {
+        // Stopping: hand the chunk back now rather than after its lease.
+        await client.release(chunkId).catch((e: Error) => {
+          log.warn('could not release chunk', { ...fields, err: e.message })
+        })
+      } else if (!abort.signal.aborted) {
         job.failed(chunkId)
         await this.reportFailure(client, chunkId, err)
       }

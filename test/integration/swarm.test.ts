@@ -100,6 +100,24 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     await first.worker.stop()
   })
 
+  it('a worker that is stopped hands its chunk back at once, not after the lease', async () => {
+    const job = await withJob([1, 2], 2)
+    const run = job.coordinator.run()
+    const hung = new HangsUntilAborted()
+    const first = await withWorker(hung, [addrOf(job.node)])
+    await waitFor(() => hung.started > 0, 'the first worker to take the chunk')
+    const stoppedAt = Date.now()
+    await first.worker.stop()
+    assert.ok(job.events.some(e => e.type === 'chunk-released'))
+
+    const healthy = new RendersSolidPngs(WIDTH, HEIGHT)
+    await withWorker(healthy, [addrOf(job.node)])
+    const outcome = await run
+    assert.equal(outcome.succeeded, true)
+    assert.ok(Date.now() - stoppedAt < 15_000, 'well within the 30 s lease')
+    assert.ok(!job.events.some(e => e.type === 'chunk-failed'), 'a release is not a failure')
+  })
+
   it('a worker whose Blender is older than the file does not claim; the job says so', async () => {
     const job = await withJob([1], 1, { workerWaitMs: 60_000 })
     const run = job.coordinator.run()
