@@ -135,8 +135,12 @@ export async function submitCommand (args: string[]): Promise<number> {
     workerWaitMs,
     onEvent: printEvent
   })
-  const stopOnSignal = (): void => {
-    void Promise.resolve(node.stop()).finally(() => process.exit(130))
+  // Ctrl-C ends the job like a timeout: the summary says what is done.
+  let interrupted: string | undefined
+  const stopOnSignal = (signal: string): void => {
+    if (interrupted !== undefined) process.exit(130) // asked twice: now
+    interrupted = signal
+    coordinator.cancel(`interrupted (${signal})`)
   }
   process.on('SIGINT', stopOnSignal)
   process.on('SIGTERM', stopOnSignal)
@@ -144,6 +148,7 @@ export async function submitCommand (args: string[]): Promise<number> {
   const outcome = await coordinator.run()
   await node.stop()
   printSummary(outcome, plan.outputDir, Date.now() - started)
+  if (interrupted !== undefined) return 130
   if (!outcome.succeeded) throw new JobFailedError('')
   return 0
 }

@@ -9,7 +9,8 @@ import { before, describe, it } from 'node:test'
 import { findBlender } from '../../src/blender/install.js'
 import { makeDemoScene } from '../../src/demo/demo-scene.js'
 import { pngBytes } from '../helpers/fake-renderers.js'
-import { runCli } from '../helpers/cli.js'
+import { execa } from 'execa'
+import { CLI, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/swarm.js'
 import { gzipSync } from 'node:zlib'
 import { readFile } from 'node:fs/promises'
@@ -97,6 +98,19 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
   it('left no output folder behind for the file errors', async () => {
     const entries = await readdir(dir)
     assert.ok(!entries.includes('o1') && !entries.includes('o2'), entries.join(', '))
+  })
+
+  it('Ctrl-C ends the job with a summary and exit 130', async () => {
+    const proc = execa(process.execPath, [CLI, 'submit', scene, '--output', join(dir, 'o10'),
+      '--listen', '/ip4/127.0.0.1/tcp/0'], { reject: false, all: true, buffer: true })
+    await new Promise<void>((resolve) => {
+      proc.stdout?.on('data', (d: Buffer) => { if (/coordinator /.test(d.toString())) resolve() })
+    })
+    proc.kill('SIGINT')
+    const result = await proc
+    assert.equal(result.exitCode, 130, result.all as string)
+    assert.match(result.stdout as string, /job failed: 4 of 4 frames not rendered/)
+    assert.match(result.stdout as string, /frames 1-4: interrupted \(SIGINT\)/)
   })
 
   it('no worker within --worker-wait ends with exit 1 and a sentence', async () => {
