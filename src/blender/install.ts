@@ -10,6 +10,7 @@ import { BlenderNotFoundError } from './errors.js'
 import { VERSION_TIMEOUT_MS } from './limits.js'
 
 export { BlenderNotFoundError }
+export { compareVersions } from '../common/versions.js'
 
 export interface BlenderInstall {
   /** What was run: an absolute path or a name looked up on PATH. */
@@ -91,28 +92,4 @@ function describeRunFailure (err: unknown): string {
 
 function firstLine (text: string): string {
   return text.trim().split('\n')[0]?.slice(0, 240) ?? ''
-}
-
-/**
- * Compares "major.minor" (or "major.minor.patch") version strings:
- * negative when a < b, 0 when equal, positive when a > b. Missing parts
- * count as 0, so '3.4' equals '3.4.0'.
- */
-export function compareVersions (a: string, b: string): number {
-  const pa = versionParts(a)
-  const pb = versionParts(b)
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const diff = (pa[i] ?? 0) - (pb[i] ?? 0)
-    if (diff !== 0) return Math.sign(diff)
-  }
-  return 0
-}
-
-const VERSION_STRING = /^\d+(\.\d+)*$/
-
-function versionParts (version: string): number[] {
-  if (!VERSION_STRING.test(version)) {
-    throw new RangeError(`"${version}" is not a version like 3.4 or 3.4.1`)
-  }
-  return version.split('.').map(Number)
 }

@@ -5,7 +5,7 @@
  * GPU or a new enough version must not silently render something else
  * (cases B19, B22).
  */
-import { atLeastVersion } from '../common/versions.js'
+import { atLeastVersion, compareVersions } from '../common/versions.js'
 
 export interface GpuDevice {
   /** The Cycles device type: 'CUDA', 'OPTIX', 'HIP', 'ONEAPI', 'METAL'. */
@@ -125,8 +125,11 @@ function distinct (values: string[]): string[] {
 
 /** Oldest first: '3.4.1' before '10.0.0'. */
 function byVersion (a: string, b: string): number {
-  if (a === b) return 0
-  return atLeastVersion(a, b) ? 1 : -1
+  try {
+    return compareVersions(a, b)
+  } catch {
+    return a.localeCompare(b)
+  }
 }
 
 const GIB = 1024 ** 3

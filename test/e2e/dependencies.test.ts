@@ -6,15 +6,15 @@
  * job that shares files fetches only what is new.
  */
 import assert from 'node:assert/strict'
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { execa } from 'execa'
 import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
 import { packagePath } from '../../src/common/paths.js'
-import { comparePngPixels } from '../../src/image/verify.js'
 import { plainRender } from '../fixtures/blender-scenes.js'
 import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
+import { assertFramesMatchPlain } from '../helpers/frames.js'
 import { tempDir } from '../helpers/swarm.js'
 
 const skip = process.getuid?.() === 0
@@ -70,12 +70,7 @@ describe('a scene with external files, rendered without a shared filesystem', { 
     const reference = join(dir, 'reference')
     await mkdir(reference)
     await plainRender(blender, join(project, 'scene.blend'), reference, ['-f', '1,2,3'])
-    for (const frame of [1, 2, 3]) {
-      const pad = String(frame).padStart(4, '0')
-      const cmp = comparePngPixels(await readFile(join(output, `frame_${pad}.png`)),
-        await readFile(join(reference, `plain_${pad}.png`)))
-      assert.equal(cmp.same, true, `frame ${frame}: ${cmp.reason ?? `max diff ${cmp.maxDiff}`}`)
-    }
+    await assertFramesMatchPlain(output, reference, [1, 2, 3])
   })
 
   it('submit refuses a scene whose texture is missing, naming the path', async () => {

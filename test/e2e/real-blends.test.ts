@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
-import { comparePngPixels } from '../../src/image/verify.js'
 import { plainRender, SHARED_BLENDS } from '../fixtures/blender-scenes.js'
 import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
+import { assertFramesMatchPlain } from '../helpers/frames.js'
 import { tempDir } from '../helpers/swarm.js'
 
 const skip = existsSync(SHARED_BLENDS)
@@ -48,12 +48,7 @@ describe('real .blend files on a swarm', { timeout: 900_000, skip }, () => {
     await mkdir(reference, { recursive: true })
     await plainRender(blender, join(SHARED_BLENDS, file), reference,
       ['-f', frames.join(',')], scene)
-    for (const frame of frames) {
-      const pad = String(frame).padStart(4, '0')
-      const cmp = comparePngPixels(await readFile(join(output, `frame_${pad}.png`)),
-        await readFile(join(reference, `plain_${pad}.png`)))
-      assert.equal(cmp.same, true, `${file} frame ${frame}: ${cmp.reason ?? `max diff ${cmp.maxDiff}`}`)
-    }
+    await assertFramesMatchPlain(output, reference, frames, { label: `${file} ` })
   }
 
   it('cgru_farm_example.blend (EEVEE) frames 1-6 match local renders', async () => {

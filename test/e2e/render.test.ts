@@ -4,15 +4,15 @@
  * matches a local `blender -b` render of it pixel for pixel.
  */
 import assert from 'node:assert/strict'
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
 import { makeDemoScene } from '../../src/demo/demo-scene.js'
-import { comparePngPixels, verifyImage } from '../../src/image/verify.js'
 import { frameFileName } from '../../src/job/naming.js'
 import { plainRender } from '../fixtures/blender-scenes.js'
 import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
+import { assertFramesMatchPlain } from '../helpers/frames.js'
 import { tempDir } from '../helpers/swarm.js'
 
 const FRAMES = Array.from({ length: 24 }, (_, i) => i + 1)
@@ -44,13 +44,7 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
   async function assertMatchesReference (outputDir: string): Promise<void> {
     const files = (await readdir(outputDir)).sort()
     assert.deepEqual(files, FRAMES.map(f => frameFileName(f, 'PNG')))
-    for (const frame of FRAMES) {
-      const bytes = await readFile(join(outputDir, frameFileName(frame, 'PNG')))
-      assert.equal(verifyImage(bytes, { format: 'PNG', width: 64, height: 36 }).ok, true)
-      const plain = await readFile(join(reference, `plain_${String(frame).padStart(4, '0')}.png`))
-      const cmp = comparePngPixels(bytes, plain)
-      assert.equal(cmp.same, true, `frame ${frame} differs from the local render: ${cmp.reason ?? cmp.maxDiff}`)
-    }
+    await assertFramesMatchPlain(outputDir, reference, FRAMES, { size: { width: 64, height: 36 } })
   }
 
   it('renders 24 frames in chunks of 4, each once, identical to a local render', async () => {
@@ -85,12 +79,7 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
     await mkdir(plain)
     await plainRender(blender, join(dir, 'scene.blend'), plain, ['-f', '5,6'], ['--python-expr',
       'import bpy; s = bpy.context.scene; s.cycles.samples = 2; s.render.resolution_percentage = 50'])
-    for (const frame of [5, 6]) {
-      const bytes = await readFile(join(output, frameFileName(frame, 'PNG')))
-      assert.equal(verifyImage(bytes, { format: 'PNG', width: 32, height: 18 }).ok, true)
-      const cmp = comparePngPixels(bytes, await readFile(join(plain, `plain_000${frame}.png`)))
-      assert.equal(cmp.same, true, `frame ${frame}: ${cmp.reason ?? cmp.maxDiff}`)
-    }
+    await assertFramesMatchPlain(output, plain, [5, 6], { size: { width: 32, height: 18 } })
   })
 
   it('a GPU job on CPU-only workers ends with what is missing, not a render', async () => {
@@ -109,8 +98,6 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
     assert.deepEqual((await readdir(output)).sort(), ['frame_-0001.png', 'frame_-0002.png',
       'frame_-0003.png', 'frame_0000.png', 'frame_0001.png', 'frame_0002.png'])
-    const one = comparePngPixels(await readFile(join(output, 'frame_0001.png')),
-      await readFile(join(reference, 'plain_0001.png')))
-    assert.equal(one.same, true)
+    await assertFramesMatchPlain(output, reference, [1])
   })
 })
