@@ -92,10 +92,42 @@ def apply_render_settings(scene, plan):
         elif scene.render.engine.startswith('BLENDER_EEVEE'):
             scene.eevee.taa_render_samples = samples
     device = plan.get("device")
-    if device == 'GPU':
-        enable_gpu(scene)
-    elif device == 'CPU':
+    if device == 'CPU':
         scene.cycles.device = 'CPU'
+    elif device == 'GPU' or (scene.render.engine == 'CYCLES' and
+                             scene.cycles.device == 'GPU'):
+        # Also when the scene asks for a GPU by itself: a job whose file
+        # the submitting machine could not read carries no device.
+        enable_gpu(scene)
+
+
+def check_denoiser(scene):
+    # A Blender without the denoiser a scene uses renders it noisy, or
+    # the compositor's Denoise node passes the image through: either way
+    # the frame looks fine and is wrong (case B19), so fail instead.
+    wanted = None
+    if scene.render.engine == 'CYCLES' and scene.cycles.use_denoising:
+        # A build without any denoiser reads the setting as ''.
+        wanted = scene.cycles.denoiser or 'OPENIMAGEDENOISE'
+    elif scene.use_nodes and scene.node_tree is not None and any(
+            n.bl_idname == 'CompositorNodeDenoise' and not n.mute
+            for n in scene.node_tree.nodes):
+        wanted = 'OPENIMAGEDENOISE'
+    if wanted is not None and wanted not in available_denoisers(scene):
+        raise ChunkScriptError(
+            f"the scene denoises with {wanted}, which this Blender lacks")
+
+
+def available_denoisers(scene):
+    import _cycles
+    names = []
+    if getattr(bpy.app.build_options, "openimagedenoise", False) or \
+            getattr(_cycles, "with_openimagedenoise", False):
+        names.append('OPENIMAGEDENOISE')
+    if scene.cycles.device == 'GPU' and bpy.context.preferences.addons[
+            'cycles'].preferences.compute_device_type == 'OPTIX':
+        names.append('OPTIX')
+    return names
 
 
 def enable_gpu(scene):
@@ -169,6 +201,7 @@ def main():
         check_dependencies(plan)
         apply_output_rules(scene.render, plan)
         apply_render_settings(scene, plan)
+        check_denoiser(scene)
         for frame in plan["frames"]:
             render_frame(scene, frame)
     except Exception as err:

@@ -107,7 +107,8 @@ def used_compositor_nodes(scene, idname):
 def denoiser(scene):
     # Some builds lack OpenImageDenoise (case B19); OptiX needs a GPU.
     if scene.render.engine == "CYCLES" and scene.cycles.use_denoising:
-        return scene.cycles.denoiser
+        # A build without any denoiser reads the setting as ''.
+        return scene.cycles.denoiser or "OPENIMAGEDENOISE"
     if used_compositor_nodes(scene, DENOISE):
         return "OPENIMAGEDENOISE"  # what the compositor's node runs
     return None

@@ -42,15 +42,24 @@ export interface RenderChunkArgs extends ChunkPlan {
   /** Absolute; frames are written here under blendnet's own names. */
   chunkDir: string
   format: ImageFormat
+  /** Let Blender run the file's own Python (drivers, registered scripts). */
+  allowScripts?: boolean
 }
 
 export function scriptPath (name: string): string {
   return packagePath('scripts', 'blender', name)
 }
 
-/** Loads the .blend first: flags before it would apply to another scene. */
-export function openBlendArgs (blendPath: string): string[] {
-  return [...BACKGROUND_FLAGS, blendPath]
+/**
+ * Loads the .blend first: flags before it would apply to another scene.
+ * Only a job that allows scripts, on a worker that allows them, lets
+ * Blender run the Python stored in the file.
+ */
+export function openBlendArgs (blendPath: string, allowScripts = false): string[] {
+  const flags = allowScripts
+    ? BACKGROUND_FLAGS.map(flag => flag === '--disable-autoexec' ? '--enable-autoexec' : flag)
+    : BACKGROUND_FLAGS
+  return [...flags, blendPath]
 }
 
 /** Runs a script so that an exception in it makes Blender exit 1. */
@@ -78,7 +87,7 @@ export function renderChunkArgv (args: RenderChunkArgs): string[] {
     pathMap: args.pathMap
   }
   return [
-    ...openBlendArgs(args.blendPath),
+    ...openBlendArgs(args.blendPath, args.allowScripts),
     '-S', args.scene,
     '-o', output,
     '-F', args.format,

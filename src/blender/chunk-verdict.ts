@@ -23,7 +23,10 @@ export interface ProcessOutcome {
   signal: string | undefined
   timedOut: boolean
   cancelled: boolean
+  /** Stopped by blendnet for printing nothing for `hangTimeoutMs`. */
+  hung: boolean
   timeoutMs: number | undefined
+  hangTimeoutMs: number | undefined
   /** Set when Blender could not be started at all (no such file...). */
   startError?: string
 }
@@ -53,6 +56,8 @@ function processReason (
   if (outcome.startError !== undefined) {
     return `Blender could not be started: ${outcome.startError}`
   }
+  // Before the time limit, which can strike while a hung Blender dies.
+  if (outcome.hung) return hungReason(outcome, log)
   if (outcome.timedOut) {
     const seconds = (outcome.timeoutMs ?? 0) / 1000
     return `Blender was killed after the ${seconds} s time limit; ${progress}`
@@ -60,8 +65,22 @@ function processReason (
   if (outcome.signal === undefined) return undefined
 
   const words = blenderReason(log)
-  const said = words === undefined ? '' : ` (${words})`
+  // blendnet's own kills are named above: a SIGKILL from elsewhere is
+  // almost always the kernel's out-of-memory killer.
+  const said = words !== undefined
+    ? ` (${words})`
+    : outcome.signal === 'SIGKILL' ? ' (most likely out of memory)' : ''
   return `Blender died of ${outcome.signal}${said}; ${progress}`
+}
+
+/** How long Blender was silent, and the line it fell silent after. */
+function hungReason (outcome: ProcessOutcome, log: BlenderLog): string {
+  const seconds = (outcome.hangTimeoutMs ?? 0) / 1000
+  const last = lastLine(log)
+  const said = last === undefined
+    ? 'it printed nothing'
+    : `last line: "${last}"`
+  return `Blender hung: no output for ${seconds} s (${said})`
 }
 
 /** Blender's own complaint, most telling first. */
@@ -87,9 +106,14 @@ function exitReason (
   outcome: ProcessOutcome, log: BlenderLog
 ): string | undefined {
   if (outcome.exitCode === 0) return undefined
-  const last = log.logTail.filter(l => l.trim() !== '').at(-1)
-  const said = last === undefined ? '' : `: ${last.trim()}`
+  const last = lastLine(log)
+  const said = last === undefined ? '' : `: ${last}`
   return `Blender exited with code ${outcome.exitCode}${said}`
+}
+
+/** The last line with something on it, trimmed. */
+function lastLine (log: BlenderLog): string | undefined {
+  return log.logTail.filter(l => l.trim() !== '').at(-1)?.trim()
 }
 
 /** Anything saved before the job's file was read is another scene (B07). */

@@ -14,6 +14,7 @@ import { judgeChunk } from './chunk-verdict.js'
 import type { PathMap } from './dependencies.js'
 import { ChunkRenderError } from './errors.js'
 import type { BlenderInstall } from './install.js'
+import { DEFAULT_HANG_TIMEOUT_MS } from './limits.js'
 import { runBlender, type BlenderRun } from './process.js'
 import { checkRequest, describeChunk, savedFrames } from './request.js'
 
@@ -39,7 +40,15 @@ export interface ChunkRenderRequest {
    * still missing then fails the chunk, naming it (case B09).
    */
   pathMap?: PathMap
+  /** Let Blender run the Python stored in the file; off unless the job
+   * asks for it and this worker's operator allows it. */
+  allowScripts?: boolean
   timeoutMs?: number
+  /**
+   * Blender printing no line for this long is stopped and the chunk fails
+   * as hung. Default DEFAULT_HANG_TIMEOUT_MS; 0 never stops it.
+   */
+  hangTimeoutMs?: number
   signal?: AbortSignal
   /**
    * A frame's file was written. A hint for progress displays: the chunk
@@ -78,7 +87,7 @@ export class ProcessChunkRenderer implements ChunkRenderer {
   async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
     checkRequest(req)
     const expect = { ...req, blendPath: resolve(req.blendPath),
-      chunkDir: resolve(req.chunkDir) }
+      chunkDir: resolve(req.chunkDir), hangTimeoutMs: hangTimeoutOf(req) }
     await prepareChunkDir(expect.chunkDir)
 
     const blenderLog = new BlenderLog()
@@ -91,6 +100,18 @@ export class ProcessChunkRenderer implements ChunkRenderer {
     return { frames: savedFrames(expect), logPath: run.logPath,
       warnings: blenderLog.warnings }
   }
+}
+
+/** Node's timers hold up to 2^31-1 ms; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+function hangTimeoutOf (req: ChunkRenderRequest): number {
+  const ms = req.hangTimeoutMs ?? DEFAULT_HANG_TIMEOUT_MS
+  if (!(ms >= 0 && ms <= MAX_TIMER_MS)) {
+    throw new RangeError(`cannot render ${describeChunk(req)}: the hang ` +
+      `timeout must be 0 (off) to ${MAX_TIMER_MS} ms, not ${ms}`)
+  }
+  return ms
 }
 
 /** Throws ChunkRenderError unless the chunk holds exactly its frames. */

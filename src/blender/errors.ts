@@ -56,6 +56,8 @@ export interface ChunkFailure {
   signal: string | undefined
   timedOut: boolean
   cancelled: boolean
+  /** Stopped for printing nothing too long; absent means false. */
+  hung?: boolean
   logPath: string
   logTail: string[]
 }
@@ -67,6 +69,7 @@ export class ChunkRenderError extends Error implements ChunkFailure {
   readonly signal: string | undefined
   readonly timedOut: boolean
   readonly cancelled: boolean
+  readonly hung: boolean
   readonly logPath: string
   readonly logTail: string[]
 
@@ -78,6 +81,7 @@ export class ChunkRenderError extends Error implements ChunkFailure {
     this.signal = failure.signal
     this.timedOut = failure.timedOut
     this.cancelled = failure.cancelled
+    this.hung = failure.hung ?? false
     this.logPath = failure.logPath
     this.logTail = failure.logTail
   }

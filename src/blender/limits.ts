@@ -20,5 +20,14 @@ export const INSPECT_TIMEOUT_MS = 120 * SECOND
  */
 export const KILL_GRACE_MS = 5 * SECOND
 
+/**
+ * How long a chunk's Blender may print nothing before it counts as hung.
+ * Rendering prints a line per sample or tile, but building the BVH of a
+ * heavy scene or compiling its shaders is silent for minutes. Too short a
+ * wait kills good renders; too long a wait leaves the chunk stuck with a
+ * Blender that will never finish it.
+ */
+export const DEFAULT_HANG_TIMEOUT_MS = 5 * 60 * SECOND
+
 /** Lines of Blender's output kept in a failure report. */
 export const LOG_TAIL_LINES = 20

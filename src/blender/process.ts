@@ -1,7 +1,8 @@
 /**
  * One Blender process for one chunk: its output streams line by line into
  * the chunk's log file and into the `BlenderLog` that judges it. execa
- * owns the timeout, the cancel and the kill (SIGTERM, then SIGKILL).
+ * owns the timeout, the cancel and the kill (SIGTERM, then SIGKILL); a
+ * watch on the output stops a Blender that falls silent the same way.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -22,6 +23,8 @@ export interface RunOptions {
   frames: number[]
   format: ImageFormat
   timeoutMs?: number
+  /** Stop Blender once it prints no line for this long; 0: never. */
+  hangTimeoutMs?: number
   signal?: AbortSignal
   onFrameSaved?: (frame: number, path: string) => void
   onLogLine?: (line: string) => void
@@ -41,10 +44,10 @@ export async function runBlender (
   file.on('error', () => {}) // reported by close(), once Blender is done
 
   const subprocess = startBlender(blender, argv, opts)
-  await readLines(subprocess, lineHandler(opts, blenderLog, file))
-  const result = await subprocess
+  const { result, hung } = await followOutput(subprocess, opts,
+    lineHandler(opts, blenderLog, file))
   await close(file)
-  return { outcome: outcomeOf(result, opts), logPath }
+  return { outcome: outcomeOf(result, opts, hung), logPath }
 }
 
 function startBlender (
@@ -62,6 +65,52 @@ function startBlender (
     cancelSignal: opts.signal,
     forceKillAfterDelay: KILL_GRACE_MS
   })
+}
+
+/**
+ * Feeds Blender's lines to `onLine` until it exits. Every line counts as
+ * progress; after `hangTimeoutMs` without one, Blender gets the kill a
+ * timeout gives: SIGTERM, then SIGKILL after KILL_GRACE_MS.
+ */
+async function followOutput (
+  subprocess: ReturnType<typeof startBlender>, opts: RunOptions,
+  onLine: (line: string) => void
+): Promise<{ result: ExecaOutcome, hung: boolean }> {
+  let hung = false
+  const silence = new SilenceWatch(opts.hangTimeoutMs ?? 0, () => {
+    // Silent because the time limit or a cancel is already killing it.
+    if (subprocess.killed) return
+    hung = true
+    log.warn('Blender hung, stopping it', { pid: subprocess.pid,
+      silentMs: opts.hangTimeoutMs, dir: opts.chunkDir })
+    subprocess.kill('SIGTERM')
+  })
+  try {
+    await readLines(subprocess, line => { silence.heard(); onLine(line) })
+    return { result: await subprocess, hung }
+  } finally {
+    silence.stop()
+  }
+}
+
+/** Calls `onSilence` once, when `heard` was not called for `ms` (0: never). */
+class SilenceWatch {
+  private fired = false
+  private readonly timer: NodeJS.Timeout | undefined
+
+  constructor (ms: number, onSilence: () => void) {
+    if (ms <= 0) return
+    this.timer = setTimeout(() => { this.fired = true; onSilence() }, ms)
+  }
+
+  heard (): void {
+    // refresh() would re-arm a timer that already fired.
+    if (!this.fired) this.timer?.refresh()
+  }
+
+  stop (): void {
+    clearTimeout(this.timer)
+  }
 }
 
 async function readLines (
@@ -133,14 +182,18 @@ interface ExecaOutcome {
   originalMessage?: string
 }
 
-function outcomeOf (result: ExecaOutcome, opts: RunOptions): ProcessOutcome {
+function outcomeOf (
+  result: ExecaOutcome, opts: RunOptions, hung: boolean
+): ProcessOutcome {
   const neverRan = result.exitCode === undefined && result.signal === undefined
   return {
     exitCode: result.exitCode,
     signal: result.signal,
     timedOut: result.timedOut,
     cancelled: result.isCanceled,
+    hung,
     timeoutMs: opts.timeoutMs,
+    hangTimeoutMs: opts.hangTimeoutMs,
     startError: neverRan ? result.originalMessage ?? 'unknown' : undefined
   }
 }

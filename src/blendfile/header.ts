@@ -55,18 +55,30 @@ const HEADER_BYTES = 64
 
 /** Read the header of the .blend file at `path`. */
 export async function readBlendHeader (path: string): Promise<BlendHeader> {
-  const start = await readStart(path)
-  const compression = compressionOf(start)
-  if (compression === 'none') return parseHeader(path, start, 'none')
+  return (await readBlendStart(path, HEADER_BYTES)).header
+}
 
-  const inner = await decompressStart(path, compression)
+/**
+ * The header and the first `limit` bytes of the file's content (after
+ * decompression), for readers of the blocks that follow the header.
+ */
+export async function readBlendStart (
+  path: string, limit: number
+): Promise<{ header: BlendHeader, content: Uint8Array }> {
+  const start = await readStart(path, Math.max(limit, HEADER_BYTES))
+  const compression = compressionOf(start)
+  if (compression === 'none') {
+    return { header: parseHeader(path, start, 'none'), content: start }
+  }
+
+  const inner = await decompressStart(path, compression, Math.max(limit, HEADER_BYTES))
   const twice = compressionOf(inner)
   if (twice !== 'none') {
     throw new BlendFileError('double-compressed', path,
       `"${path}" is compressed twice (${twice} inside ${compression}); ` +
       'Blender cannot read it — re-save it from Blender')
   }
-  return parseHeader(path, inner, compression)
+  return { header: parseHeader(path, inner, compression), content: inner }
 }
 
 function compressionOf (bytes: Uint8Array): BlendCompression {
@@ -76,11 +88,11 @@ function compressionOf (bytes: Uint8Array): BlendCompression {
 }
 
 /** The raw first bytes, turning file-system failures into user errors. */
-async function readStart (path: string): Promise<Uint8Array> {
+async function readStart (path: string, limit: number): Promise<Uint8Array> {
   try {
     const file = await open(path, 'r')
     try {
-      return await readFirstBytes(path, file)
+      return await readFirstBytes(path, file, limit)
     } finally {
       await file.close()
     }
@@ -90,14 +102,14 @@ async function readStart (path: string): Promise<Uint8Array> {
 }
 
 async function readFirstBytes (
-  path: string, file: FileHandle
+  path: string, file: FileHandle, limit: number
 ): Promise<Uint8Array> {
   if ((await file.stat()).isDirectory()) {
     throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
   }
 
   const { buffer, bytesRead } = await file.read({
-    buffer: Buffer.alloc(HEADER_BYTES), position: 0
+    buffer: Buffer.alloc(limit), position: 0
   })
   if (bytesRead === 0) {
     throw new BlendFileError('empty', path, `"${path}" is empty (0 bytes)`)
@@ -122,11 +134,11 @@ function fileSystemError (path: string, err: unknown): BlendFileError {
 }
 
 /**
- * The first HEADER_BYTES of the decompressed content, streaming so that
+ * The first `limit` bytes of the decompressed content, streaming so that
  * a large file is never read whole.
  */
 async function decompressStart (
-  path: string, compression: 'gzip' | 'zstd'
+  path: string, compression: 'gzip' | 'zstd', limit: number
 ): Promise<Uint8Array> {
   const source = createReadStream(path, { highWaterMark: 16 * 1024 })
   const inflate: Transform =
@@ -140,7 +152,7 @@ async function decompressStart (
     for await (const chunk of source.pipe(inflate) as AsyncIterable<Buffer>) {
       chunks.push(chunk)
       length += chunk.length
-      if (length >= HEADER_BYTES) break
+      if (length >= limit) break
     }
   } catch (err) {
     if (err === readFailure) throw fileSystemError(path, err)
@@ -149,7 +161,7 @@ async function decompressStart (
     source.destroy()
     inflate.destroy()
   }
-  return Buffer.concat(chunks).subarray(0, HEADER_BYTES)
+  return Buffer.concat(chunks).subarray(0, limit)
 }
 
 function streamError (

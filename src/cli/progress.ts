@@ -4,6 +4,7 @@
  */
 import { formatDuration } from '../common/duration.js'
 import type { JobEvent, JobOutcome } from '../coordinator/events.js'
+import type { ResumeCheck } from '../coordinator/journal.js'
 import { formatFrameList } from '../job/frames.js'
 import { count, printable, say } from './console.js'
 
@@ -44,6 +45,22 @@ export function printEvent (event: JobEvent): void {
   }
 }
 
+/**
+ * What a rerun found in the output folder, said before any network work:
+ * `resuming: 40 of 60 frames already in renders/ (checked against
+ * renders/.blendnet/journal.jsonl); 20 to render`. Silent for a new job.
+ */
+export function printResume (check: ResumeCheck, total: number,
+  outputDir: string, journal: string): void {
+  if (check.done.size === 0 && check.changed.length === 0) return
+  const left = total - check.done.size
+  const changed = check.changed.length === 0
+    ? ''
+    : ` (${check.changed.length === 1 ? 'frame' : 'frames'} ${formatFrameList(check.changed)} missing, empty or changed since)`
+  say(printable(`resuming: ${check.done.size} of ${count(total, 'frame')} already in ${outputDir} (checked against ${journal}); ` +
+    `${left === 0 ? 'nothing' : left} to render${changed}`, 1000))
+}
+
 /** The closing lines: what was rendered, what failed and why. */
 export function printSummary (outcome: JobOutcome, outputDir: string,
   elapsedMs: number): void {
@@ -51,11 +68,16 @@ export function printSummary (outcome: JobOutcome, outputDir: string,
   if (rejected.length > 0) {
     say(`refused messages: ${rejected.map(([k, n]) => `${k} ${n}`).join(', ')}`)
   }
+  const rendered = outcome.done - outcome.alreadyThere
   if (outcome.succeeded) {
-    say(`done: ${count(outcome.total, 'frame')} in ${outputDir} (${formatDuration(elapsedMs)})`)
+    const how = outcome.alreadyThere === 0
+      ? ''
+      : rendered === 0 ? ', all already there' : `: ${rendered} rendered now, ${outcome.alreadyThere} already there`
+    say(`done: ${count(outcome.total, 'frame')} in ${outputDir}${how} (${formatDuration(elapsedMs)})`)
     return
   }
-  say(`job failed: ${outcome.failedFrames.length} of ${count(outcome.total, 'frame')} not rendered (${outcome.done} done, in ${outputDir})`)
+  const already = outcome.alreadyThere === 0 ? '' : `: ${rendered} rendered now, ${outcome.alreadyThere} already there`
+  say(`job failed: ${outcome.failedFrames.length} of ${count(outcome.total, 'frame')} not rendered (${outcome.done} done${already}, in ${outputDir})`)
   const byReason = new Map<string, number[]>()
   for (const { frame, reason } of outcome.failedFrames) {
     const frames = byReason.get(reason)
@@ -65,4 +87,5 @@ export function printSummary (outcome: JobOutcome, outputDir: string,
   for (const [reason, frames] of byReason) {
     say(`  ${frames.length === 1 ? 'frame' : 'frames'} ${formatFrameList(frames)}: ${printable(reason)}`)
   }
+  say('run the same command again to render only the frames still missing')
 }

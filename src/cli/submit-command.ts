@@ -7,8 +7,10 @@ import { DEFAULT_CHUNK_SIZE } from '../common/constants.js'
 import { parseDuration } from '../common/duration.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
 import { Coordinator } from '../coordinator/coordinator.js'
+import { Journal, journalPath } from '../coordinator/journal.js'
 import { OutputFolder } from '../coordinator/output.js'
 import { formatFrameList } from '../job/frames.js'
+import { renderKeyOf } from '../job/spec.js'
 import { newPeerKey } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
 import {
@@ -16,7 +18,7 @@ import {
   stringFlag, type Options
 } from './args.js'
 import { count, say } from './console.js'
-import { printEvent, printSummary } from './progress.js'
+import { printEvent, printResume, printSummary } from './progress.js'
 import { planJob, type SubmitInput } from './submit-plan.js'
 
 export const SUBMIT_HELP = `usage: blendnet submit <scene.blend> --output <dir> [options]
@@ -43,6 +45,9 @@ options:
   --timeout <duration>     give up on frames still missing after this long
   --worker-wait <duration> give up if no worker appears for this long (default 10m)
   --allow-missing          render even if files the scene reads are missing
+  --allow-scripts          let Blender run the Python stored in the file
+                           (drivers, registered scripts); only workers started
+                           with --allow-scripts take the job
   --no-mdns                do not look for peers on the LAN
 `
 
@@ -59,6 +64,7 @@ const OPTIONS: Options = {
   'worker-wait': { type: 'string' },
   'no-mdns': { type: 'boolean' },
   'allow-missing': { type: 'boolean' },
+  'allow-scripts': { type: 'boolean' },
   engine: { type: 'string' },
   device: { type: 'string' },
   samples: { type: 'string' },
@@ -94,6 +100,7 @@ function readInput (args: string[]): { input: SubmitInput, parsed: ReturnType<ty
     format: stringFlag(parsed, 'format'),
     chunkSize: positiveInt(stringFlag(parsed, 'chunk-size'), '--chunk-size', DEFAULT_CHUNK_SIZE),
     allowMissing: parsed.values['allow-missing'] === true,
+    allowScripts: parsed.values['allow-scripts'] === true,
     engine: stringFlag(parsed, 'engine'),
     device: stringFlag(parsed, 'device'),
     samples: optionalInt(parsed, 'samples', 1, 1 << 24),
@@ -121,16 +128,32 @@ export async function submitCommand (args: string[]): Promise<number> {
   const { spec } = plan
   for (const note of plan.notes) say(`note: ${note}`)
   const frames = spec.chunks.flat()
-  say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')} in ${count(spec.chunks.length, 'chunk')}), ${spec.settings.format} ${spec.settings.width}x${spec.settings.height}`)
+  say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')} in ${count(spec.chunks.length, 'chunk')}), ${spec.settings.format} ${spec.settings.width === 0 ? '(size as the scene says)' : `${spec.settings.width}x${spec.settings.height}`}`)
+
+  // Running the same command again continues the job: frames the
+  // journal vouches for are not rendered again.
+  const started = Date.now()
+  const journal = new Journal(plan.outputDir, renderKeyOf(spec))
+  const output = new OutputFolder(plan.outputDir, spec.settings, journal)
+  const resume = await output.removeStaleTemps()
+    .then(async () => await journal.check(frames, spec.settings.format))
+    .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
+  printResume(resume, frames.length, input.outputDir, journalPath(input.outputDir))
+  if (resume.done.size === frames.length) {
+    printSummary({
+      succeeded: true, total: frames.length, done: frames.length, alreadyThere: frames.length, failedFrames: [], rejected: {}
+    }, plan.outputDir, Date.now() - started)
+    return 0
+  }
 
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
   const node = await createSwarmNode({ privateKey: await newPeerKey(), listen, bootstrap, mdns })
   say(`coordinator ${node.peerId.toString()} listening on ${node.getMultiaddrs().map(String).join(' ')}`)
-  const started = Date.now()
   const coordinator = new Coordinator({
     node,
     job: spec,
-    output: new OutputFolder(plan.outputDir, spec.settings),
+    output,
+    alreadyDone: resume.done,
     timeoutMs,
     workerWaitMs,
     onEvent: printEvent
@@ -147,6 +170,7 @@ export async function submitCommand (args: string[]): Promise<number> {
 
   const outcome = await coordinator.run()
   await node.stop()
+  await journal.close()
   printSummary(outcome, plan.outputDir, Date.now() - started)
   if (interrupted !== undefined) return 130
   if (!outcome.succeeded) throw new JobFailedError('')

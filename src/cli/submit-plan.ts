@@ -8,6 +8,7 @@ import { constants } from 'node:fs'
 import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { readBlendHeader } from '../blendfile/header.js'
+import { readRenderInfo } from '../blendfile/render-info.js'
 import type { BlenderInstall } from '../blender/install.js'
 import { missingForRender } from '../blender/dependencies.js'
 import { inspectBlend, type BlendInfo, type SceneInfo } from '../blender/scene-info.js'
@@ -28,6 +29,8 @@ export interface SubmitInput {
   chunkSize: number
   /** Render even though files the scene reads are missing. */
   allowMissing?: boolean
+  /** Let workers run the Python stored in the file. */
+  allowScripts?: boolean
   /** Overrides of the scene's own settings. */
   engine?: string
   device?: string
@@ -81,7 +84,7 @@ export async function planJob (input: SubmitInput,
   blender: BlenderInstall): Promise<JobPlan> {
   const checked = await checkInputs(input)
   if (!atLeastVersion(blender.version, checked.minBlender)) {
-    throw new UsageError(`"${basename(input.blendPath)}" was saved by Blender ${checked.minBlender} and needs Blender ${checked.minBlender} or newer; this machine's Blender is ${blender.version}, which cannot read it`)
+    return await planUnreadable(input, checked, blender.version)
   }
   const info = await inspectBlend(blender, input.blendPath)
   const scene = pickScene(info, input.scene)
@@ -94,7 +97,7 @@ export async function planJob (input: SubmitInput,
   const notes: string[] = []
   checkDependencies(input, info, notes)
   const format = pickFormat(scene, input.format, notes)
-  checkSceneOutputs(scene, format, notes)
+  checkSceneOutputs(scene, format, input.allowScripts === true, notes)
   const frames = checked.frames ?? framesFromScene(scene.frameStart, scene.frameEnd, scene.frameStep)
 
   const blendPath = resolve(input.blendPath)
@@ -109,7 +112,63 @@ export async function planJob (input: SubmitInput,
       minBlender: checked.minBlender,
       engine: input.engine?.toUpperCase() ?? scene.engine,
       device: deviceOf(scene, input),
-      denoiser: scene.denoising ? scene.denoiser ?? 'OPENIMAGEDENOISE' : undefined
+      denoiser: scene.denoising ? scene.denoiser ?? 'OPENIMAGEDENOISE' : undefined,
+      scripts: input.allowScripts === true
+    },
+    chunks: splitIntoChunks(frames, input.chunkSize)
+  }
+  const outputDir = resolve(input.outputDir)
+  return { spec: { jobId: jobIdOf(parts, outputDir), ...parts }, outputDir, notes }
+}
+
+/**
+ * A file saved by a newer Blender than this machine's (case B22): what it
+ * needs can only be learnt from the file's REND blocks (scene and frame
+ * range) and from the flags. Only workers whose Blender reads the file may
+ * take it; the .blend travels alone, and the worker's Blender checks the
+ * rest when it loads the scene (a missing file, a GPU or a denoiser it
+ * lacks fails the chunk by name), and the first good frame sets the size.
+ */
+async function planUnreadable (input: SubmitInput,
+  checked: { minBlender: string, frames?: number[] },
+  localVersion: string): Promise<JobPlan> {
+  const name = basename(input.blendPath)
+  const known = await readRenderInfo(input.blendPath)
+  const sceneName = input.scene ?? known[0]?.scene
+  if (sceneName === undefined) {
+    throw new UsageError(`"${name}" was saved by Blender ${checked.minBlender}, which this machine's Blender ${localVersion} cannot read, and it names no scene blendnet can find without it; pass --scene and --frames`)
+  }
+  const range = known.find(r => r.scene === sceneName)
+  if (checked.frames === undefined && range === undefined) {
+    throw new UsageError(`"${name}" was saved by Blender ${checked.minBlender}, which this machine's Blender ${localVersion} cannot read, and its file does not say which frames scene "${sceneName}" has; pass --frames`)
+  }
+  const frames = checked.frames ?? framesFromScene(range?.frameStart ?? 1, range?.frameEnd ?? 1, 1)
+  const format = (input.format?.toUpperCase() ?? 'PNG') as ImageFormat
+  const notes = [`this machine's Blender ${localVersion} cannot read "${name}" (saved by Blender ${checked.minBlender}): only workers with Blender ${checked.minBlender} or newer take it, the file travels without the files it may link to, and each worker checks the scene when it loads it`]
+
+  const blendPath = resolve(input.blendPath)
+  const { size } = await stat(blendPath)
+  const built = await buildManifest(blendPath, [])
+  const device = input.device?.toUpperCase() === 'GPU' ? 'GPU' : 'CPU'
+  const parts: Omit<JobSpec, 'jobId'> = {
+    blend: { path: blendPath, sha256: await hashFile(blendPath), size, name },
+    manifest: { bytes: built.bytes, sha256: createHash('sha256').update(built.bytes).digest() },
+    files: built.manifest.files,
+    settings: {
+      scene: sceneName,
+      format,
+      width: 0,
+      height: 0,
+      engine: input.engine?.toUpperCase() ?? '',
+      samples: input.samples ?? 0,
+      resolutionPercentage: input.resolutionPercentage ?? 0,
+      device: input.device?.toUpperCase() ?? ''
+    },
+    requirements: {
+      minBlender: checked.minBlender,
+      engine: input.engine?.toUpperCase() ?? '',
+      device,
+      scripts: input.allowScripts === true
     },
     chunks: splitIntoChunks(frames, input.chunkSize)
   }
@@ -176,15 +235,15 @@ function outputSize (scene: SceneInfo, percentage: number | undefined): { width:
  * cannot come back, and say what may render differently.
  */
 function checkSceneOutputs (scene: SceneInfo, format: ImageFormat,
-  notes: string[]): void {
+  allowScripts: boolean, notes: string[]): void {
   if (scene.fileOutputNodes.length > 0) {
     throw new UsageError(`scene "${scene.name}" has compositor File Output nodes (${scene.fileOutputNodes.join(', ')}) whose files blendnet cannot bring back yet; mute them, or render those passes locally`)
   }
   if (scene.viewLayers.length > 1 && format !== 'OPEN_EXR_MULTILAYER') {
     notes.push(`scene "${scene.name}" renders ${scene.viewLayers.length} view layers (${scene.viewLayers.join(', ')}), but a ${format} frame holds one image: you get what Blender saves for it (the compositor's result, or the first layer); use --format OPEN_EXR_MULTILAYER to keep every layer`)
   }
-  if (scene.usesPython.length > 0) {
-    notes.push(`scene "${scene.name}" needs Python that workers never run (auto-exec is off), so frames may differ from your own renders: ${scene.usesPython.join('; ')}`)
+  if (scene.usesPython.length > 0 && !allowScripts) {
+    notes.push(`scene "${scene.name}" needs Python that workers do not run unless you pass --allow-scripts, so frames may differ from your own renders: ${scene.usesPython.join('; ')}`)
   }
 }
 

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path'
 import { findBlender } from '../blender/install.js'
 import { ProcessChunkRenderer } from '../blender/driver.js'
 import { healthSummary, probeBlender } from '../blender/probe.js'
+import { parseDuration } from '../common/duration.js'
 import { UsageError } from '../common/errors.js'
 import { loadOrCreatePeerKey } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
@@ -15,6 +16,9 @@ import {
   allLoopback, bootstrapAddrs, listenAddrs, listFlag, parse, stringFlag, type Options
 } from './args.js'
 import { say, untilSignal } from './console.js'
+
+/** Node's timers cannot wait longer (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 export const WORKER_HELP = `usage: blendnet worker [options]
 
@@ -32,6 +36,13 @@ options:
                            (default ~/.cache/blendnet/worker)
   --once                   leave after the first job joined has finished,
                            removing the work files
+  --hang-timeout <duration>
+                           stop a Blender that prints nothing for this long
+                           and fail its chunk as hung (default 5m; 0 = never)
+  --allow-scripts          take jobs submitted with --allow-scripts, letting
+                           Blender run the Python stored in their files
+                           (drivers, registered scripts): only for a swarm
+                           whose submitters you trust
   --no-mdns                do not look for peers on the LAN
 `
 
@@ -41,6 +52,8 @@ const OPTIONS: Options = {
   blender: { type: 'string' },
   'work-dir': { type: 'string' },
   once: { type: 'boolean' },
+  'allow-scripts': { type: 'boolean' },
+  'hang-timeout': { type: 'string' },
   'no-mdns': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
 }
@@ -59,9 +72,17 @@ export async function workerCommand (args: string[]): Promise<number> {
   const listen = listenAddrs(listFlag(parsed, 'listen'), '--listen')
   if (listen.length === 0) listen.push('/ip4/0.0.0.0/tcp/0')
   const bootstrap = bootstrapAddrs(listFlag(parsed, 'bootstrap'))
+  const hangText = stringFlag(parsed, 'hang-timeout')
+  const hangTimeoutMs = hangText === undefined ? undefined : parseDuration(hangText, '--hang-timeout', { allowZero: true })
+  if (hangTimeoutMs !== undefined && hangTimeoutMs > MAX_TIMER_MS) {
+    throw new UsageError(`--hang-timeout "${hangText}" is longer than 24 days; use 0 to never stop a silent Blender`)
+  }
   const blender = await findBlender(stringFlag(parsed, 'blender'))
   // A Blender that cannot render must not claim anything (it says why).
-  const capabilities = await probeBlender(blender)
+  const capabilities = {
+    ...await probeBlender(blender),
+    scripts: parsed.values['allow-scripts'] === true
+  }
   const workDir = await WorkDir.open(resolve(stringFlag(parsed, 'work-dir') ?? defaultWorkDir()))
 
   const key = await loadOrCreatePeerKey(workDir.keyPath)
@@ -70,7 +91,7 @@ export async function workerCommand (args: string[]): Promise<number> {
     .catch(async (err) => { await workDir.release(); throw err })
   const worker = new Worker({
     node, key, renderer: new ProcessChunkRenderer(blender),
-    capabilities, workDir, once: parsed.values.once === true
+    capabilities, workDir, once: parsed.values.once === true, hangTimeoutMs
   })
   await worker.start()
 

@@ -8,8 +8,12 @@ const KiB = 1024
 const MiB = 1024 * KiB
 const GiB = 1024 * MiB
 
-/** Wire protocol version carried in every gossip message. */
-export const PROTOCOL_VERSION = 1
+/**
+ * Wire protocol version carried in every gossip message. Raised whenever
+ * what a validator accepts changes: 2 lets a job's frame size be unknown
+ * (0x0) and adds the scripts requirement.
+ */
+export const PROTOCOL_VERSION = 2
 
 /** The one gossipsub topic every peer of the swarm joins. */
 export const JOBS_TOPIC = 'blendnet/jobs/1'
@@ -17,6 +21,7 @@ export const JOBS_TOPIC = 'blendnet/jobs/1'
 export const CLAIM_PROTOCOL = '/blendnet/claim/1.0.0'
 export const FETCH_PROTOCOL = '/blendnet/fetch/1.0.0'
 export const RESULT_PROTOCOL = '/blendnet/result/1.0.0'
+export const CHUNK_LOG_PROTOCOL = '/blendnet/chunk-log/1.0.0'
 
 /** Our own DHT, so that the swarm never joins the public IPFS one. */
 export const KAD_PROTOCOL = '/blendnet/kad/1.0.0'
@@ -52,6 +57,13 @@ export const CLAIM_TIMEOUT_MS = 5 * SECOND
  */
 export const UNREACHABLE_BACKOFF_MS = 30 * SECOND
 
+/**
+ * A frame upload that breaks is retried after 0.5 s, doubling up to 5 s,
+ * while the chunk's lease holds: long enough to ride out a reconnect.
+ */
+export const UPLOAD_RETRY_FIRST_MS = 500
+export const UPLOAD_RETRY_MAX_MS = 5 * SECOND
+
 /** Jobs a worker keeps track of, per coordinator and in all: bounds the
  * memory a peer can make it spend by announcing jobs. */
 export const MAX_JOBS_PER_COORDINATOR = 8
@@ -74,6 +86,11 @@ export const TRANSFER_CHUNK_BYTES = 256 * KiB
 
 /** The largest frame a coordinator accepts (a 16K multilayer EXR fits). */
 export const MAX_FRAME_BYTES = 4 * GiB
+/**
+ * A chunk's Blender log kept next to the output: its last 4 MiB, which
+ * holds the error and the progress lines before it.
+ */
+export const MAX_CHUNK_LOG_BYTES = 4 * MiB
 
 /** Each wait on a stream gets its own deadline: libp2p enforces none. */
 export const STREAM_IDLE_TIMEOUT_MS = 30 * SECOND
@@ -86,6 +103,12 @@ export const CLAIM_MAX_AGE_MS = 5 * 60 * SECOND
  * once every worker present has failed it.
  */
 export const MAX_CHUNK_FAILURES = 3
+
+/**
+ * A worker that failed this many chunks of a job takes no more of it: a
+ * broken machine (bad driver, full disk) must not chew through a job.
+ */
+export const MAX_WORKER_FAILURES = 3
 
 /** Default frames per chunk: one Blender start-up is shared by them. */
 export const DEFAULT_CHUNK_SIZE = 4

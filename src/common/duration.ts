@@ -6,10 +6,13 @@ const UNITS: Record<string, number> = {
 
 /**
  * Parses `500ms`, `90s`, `10m`, `1h30m` or a bare number of seconds into
- * milliseconds. `what` names the flag in the error message.
+ * milliseconds. `what` names the flag in the error message; `allowZero`
+ * lets 0 mean "never" for flags that can be turned off.
  */
-export function parseDuration (text: string, what: string): number {
+export function parseDuration (text: string, what: string,
+  opts: { allowZero?: boolean } = {}): number {
   const trimmed = text.trim()
+  if (opts.allowZero === true && /^0+(\.0+)?(ms|s|m|h)?$/.test(trimmed)) return 0
   if (/^\d+(\.\d+)?$/.test(trimmed) && Number(trimmed) > 0) return Number(trimmed) * 1000
 
   const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]

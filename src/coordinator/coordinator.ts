@@ -6,8 +6,8 @@
  */
 import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import {
-  ANNOUNCE_INTERVAL_MS, CLAIM_PROTOCOL, DEFAULT_WORKER_WAIT_MS, JOBS_TOPIC, LEASE_MS,
-  MAX_ANNOUNCED_OFFERS, PRESENCE_TIMEOUT_MS, RESULT_PROTOCOL
+  ANNOUNCE_INTERVAL_MS, CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, DEFAULT_WORKER_WAIT_MS, JOBS_TOPIC, LEASE_MS,
+  MAX_ANNOUNCED_OFFERS, MAX_WORKER_FAILURES, PRESENCE_TIMEOUT_MS, RESULT_PROTOCOL
 } from '../common/constants.js'
 import { logger } from '../common/log.js'
 import type { JobSpec } from '../job/spec.js'
@@ -25,6 +25,7 @@ import type { CoordinatorContext } from './context.js'
 import type { FailedFrame, JobEvent, JobOutcome } from './events.js'
 import { JobState } from './job-state.js'
 import type { OutputFolder } from './output.js'
+import { registerChunkLogHandler } from './log-handler.js'
 import { registerResultHandler } from './result-handler.js'
 
 const log = logger('coordinator')
@@ -33,6 +34,8 @@ export interface CoordinatorOptions {
   node: SwarmNode
   job: JobSpec
   output: OutputFolder
+  /** Frames already in the output folder, checked against its journal. */
+  alreadyDone?: ReadonlySet<number>
   leaseMs?: number
   /** Give up when no worker has shown up for this long. */
   workerWaitMs?: number
@@ -75,7 +78,7 @@ export class Coordinator {
     this.ctx = {
       node: opts.node,
       job: opts.job,
-      state: new JobState(opts.job.chunks, { leaseMs }),
+      state: new JobState(opts.job.chunks, { leaseMs, alreadyDone: opts.alreadyDone }),
       output: opts.output,
       leaseMs,
       seenNonces: new Set(),
@@ -131,6 +134,7 @@ export class Coordinator {
     await this.blobs.start()
     await registerClaimHandler(this.ctx)
     await registerResultHandler(this.ctx)
+    await registerChunkLogHandler(this.ctx)
 
     const pubsub = node.services.pubsub
     pubsub.topicValidators.set(JOBS_TOPIC, (peer, msg) => this.validate(peer.toString(), msg))
@@ -140,7 +144,8 @@ export class Coordinator {
     pubsub.subscribe(JOBS_TOPIC)
 
     log.info('job started', {
-      job: job.jobId, chunks: job.chunks.length, scene: job.settings.scene
+      job: job.jobId, chunks: job.chunks.length, scene: job.settings.scene,
+      resumed: this.ctx.state.alreadyDone
     })
     this.announce()
     this.timers.push(setInterval(() => { this.announce() }, ANNOUNCE_INTERVAL_MS))
@@ -153,7 +158,7 @@ export class Coordinator {
     clearTimeout(this.announceSoon)
     await this.publish({ finished: { jobId: this.jobId, succeeded: this.ctx.state.succeeded() } })
     await this.blobs.stop()
-    await this.opts.node.unhandle([CLAIM_PROTOCOL, RESULT_PROTOCOL])
+    await this.opts.node.unhandle([CLAIM_PROTOCOL, RESULT_PROTOCOL, CHUNK_LOG_PROTOCOL])
   }
 
   private emit (event: JobEvent): void {
@@ -280,6 +285,11 @@ export class Coordinator {
     for (const chunk of state.failUnclaimable(this.ctx.presentWorkers())) {
       log.warn('chunk failed: no worker left to try it', { job: this.jobId, chunk: chunk.id })
     }
+    if (!state.isFinished() && state.noEligibleWorker(this.ctx.presentWorkers())) {
+      this.stopReason = `no eligible worker left: every worker present failed ${MAX_WORKER_FAILURES} chunks of this job`
+      this.complete()
+      return
+    }
     this.checkFit(now)
     this.checkLimits(now)
     if (state.isFinished()) this.complete()
@@ -331,10 +341,8 @@ export class Coordinator {
     const failedFrames: FailedFrame[] = []
     for (const chunk of state.chunks) {
       if (chunk.status === 'done') continue
-      const last = chunk.failures.at(-1)
-      const reason = chunk.status === 'failed' && last !== undefined
-        ? last.reason
-        : this.stopReason ?? 'not rendered'
+      // Blender's own words where there are any, else why the job stopped.
+      const reason = chunk.failures.at(-1)?.reason ?? this.stopReason ?? 'not rendered'
       for (const frame of state.remaining(chunk)) failedFrames.push({ frame, reason })
     }
     const { total, done } = state.counts()
@@ -342,6 +350,7 @@ export class Coordinator {
       succeeded: failedFrames.length === 0,
       total,
       done,
+      alreadyThere: state.alreadyDone,
       failedFrames: failedFrames.sort((a, b) => a.frame - b.frame),
       rejected: { ...this.rejected }
     }

@@ -21,7 +21,10 @@ export interface FailedFrame {
 export interface JobOutcome {
   succeeded: boolean
   total: number
+  /** Frames in the output folder at the end, `alreadyThere` included. */
   done: number
+  /** Frames already in the output folder when the job (re)started. */
+  alreadyThere: number
   failedFrames: FailedFrame[]
   /** Hostile or malformed messages refused during the job, by kind. */
   rejected: Record<string, number>

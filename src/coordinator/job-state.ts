@@ -9,10 +9,15 @@
  *                     └─failed by MAX_CHUNK_FAILURES workers, or by every
  *                       worker present──▶ failed
  *
+ * A worker that failed MAX_WORKER_FAILURES chunks of the job is benched:
+ * it gets no more grants, and counts as having tried every chunk.
+ *
  * A frame accepted from the lease holder stays done even if its chunk is
- * reopened later; a reopened chunk offers only its missing frames.
+ * reopened later; a reopened chunk offers only its missing frames. A
+ * resumed job starts with the frames already in the output folder done:
+ * such chunks are done at once or offer only their missing frames.
  */
-import { MAX_CHUNK_FAILURES } from '../common/constants.js'
+import { MAX_CHUNK_FAILURES, MAX_WORKER_FAILURES } from '../common/constants.js'
 
 export type ChunkStatus = 'open' | 'leased' | 'done' | 'failed'
 
@@ -38,17 +43,26 @@ export type FrameCheck = { ok: true } | Refusal
 export interface JobStateOptions {
   leaseMs: number
   maxFailures?: number
+  /** Chunks a worker may fail before it takes no more of this job. */
+  maxWorkerFailures?: number
+  /** Frames already in the output folder, checked against the journal. */
+  alreadyDone?: ReadonlySet<number>
 }
 
 export class JobState {
   readonly chunks: Chunk[]
   private readonly leaseMs: number
   private readonly maxFailures: number
+  private readonly maxWorkerFailures: number
+  /** Chunks each worker failed, for benching a worker that keeps failing. */
+  private readonly failuresOf = new Map<string, number>()
   /** Kept as they change: a job can have a million frames. */
   private readonly totalFrames: number
   private doneFrames = 0
   /** Chunks done or failed for good. */
   private settled = 0
+  /** Frames that were done before this run started. */
+  readonly alreadyDone: number
 
   constructor (chunkFrames: number[][], opts: JobStateOptions) {
     this.chunks = chunkFrames.map((frames, id) => ({
@@ -56,7 +70,13 @@ export class JobState {
     }))
     this.leaseMs = opts.leaseMs
     this.maxFailures = opts.maxFailures ?? MAX_CHUNK_FAILURES
+    this.maxWorkerFailures = opts.maxWorkerFailures ?? MAX_WORKER_FAILURES
     this.totalFrames = chunkFrames.reduce((n, c) => n + c.length, 0)
+    const before = opts.alreadyDone ?? new Set<number>()
+    for (const chunk of this.chunks) {
+      for (const frame of chunk.frames.filter(f => before.has(f))) this.frameDone(chunk.id, frame)
+    }
+    this.alreadyDone = this.doneFrames
   }
 
   /** Frames accepted so far, of all: cheap enough for every frame. */
@@ -84,6 +104,9 @@ export class JobState {
     if (chunk.status !== 'open') return refuse(`chunk ${id} is ${chunk.status}`)
     if (chunk.failures.some(f => f.worker === worker)) {
       return refuse(`worker already failed chunk ${id}`)
+    }
+    if (this.benched(worker)) {
+      return refuse(`worker failed ${this.maxWorkerFailures} chunks of this job and takes no more of it`)
     }
     const held = this.leaseOf(worker)
     if (held !== undefined) return refuse(`worker already holds chunk ${held.id}`)
@@ -139,6 +162,7 @@ export class JobState {
     const chunk = this.chunks[id]
     if (chunk?.status !== 'leased' || chunk.lease?.worker !== worker) return undefined
     chunk.failures.push({ worker, reason, logTail })
+    this.failuresOf.set(worker, (this.failuresOf.get(worker) ?? 0) + 1)
     chunk.lease = undefined
     chunk.status = 'open'
     this.failUnrenderable(chunk, presentWorkers)
@@ -170,6 +194,19 @@ export class JobState {
     return lapsed
   }
 
+  /** This worker failed too many chunks of the job to get another. */
+  benched (worker: string): boolean {
+    return (this.failuresOf.get(worker) ?? 0) >= this.maxWorkerFailures
+  }
+
+  /**
+   * Workers present but benched, every one of them: the job cannot go on
+   * with the swarm as it is.
+   */
+  noEligibleWorker (presentWorkers: ReadonlySet<string>): boolean {
+    return presentWorkers.size > 0 && [...presentWorkers].every(w => this.benched(w))
+  }
+
   leaseOf (worker: string): Chunk | undefined {
     return this.chunks.find(c => c.status === 'leased' && c.lease?.worker === worker)
   }
@@ -198,7 +235,7 @@ export class JobState {
     presentWorkers: ReadonlySet<string>): boolean {
     if (chunk.status !== 'open' || chunk.failures.length === 0) return false
     const failedBy = new Set(chunk.failures.map(f => f.worker))
-    const untried = [...presentWorkers].filter(w => !failedBy.has(w))
+    const untried = [...presentWorkers].filter(w => !failedBy.has(w) && !this.benched(w))
     if (failedBy.size < this.maxFailures && untried.length > 0) return false
     chunk.status = 'failed'
     this.settled++

@@ -6,12 +6,16 @@
  * number alone: nothing a worker sends can name a path.
  */
 import { randomBytes } from 'node:crypto'
-import { readFile, rename, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import type { Stream } from '@libp2p/interface'
 import { verifyImage, type ExpectedImage } from '../image/verify.js'
 import { frameFileName } from '../job/naming.js'
 import { LocalWriteError, receiveFile } from '../net/streams.js'
+import type { Journal } from './journal.js'
+
+/** `.frame_0007.png.3fa2c1d0.part`, as receive() names its temp files. */
+const TEMP_NAME = /^\.frame_-?\d+\.\w+\.[0-9a-f]{8}\.part$/
 
 export type WriteResult = { ok: true, path: string } | { ok: false, reason: string }
 
@@ -21,10 +25,22 @@ export class OutputWriteError extends Error {
 }
 
 export class OutputFolder {
-  constructor (readonly dir: string, private readonly image: ExpectedImage) {}
+  /** With a journal, each frame written is recorded in it (journal.ts). */
+  constructor (readonly dir: string, private image: ExpectedImage,
+    private readonly journal?: Journal) {}
 
   pathOf (frame: number): string {
     return join(this.dir, frameFileName(frame, this.image.format))
+  }
+
+  /**
+   * Removes the temp files of frames a killed coordinator was receiving.
+   * Call before the job starts: it would remove a running job's too.
+   */
+  async removeStaleTemps (): Promise<number> {
+    const stale = (await readdir(this.dir)).filter(name => TEMP_NAME.test(name))
+    await Promise.all(stale.map(async name => { await rm(join(this.dir, name), { force: true }) }))
+    return stale.length
   }
 
   /**
@@ -44,9 +60,10 @@ export class OutputFolder {
         await rm(temp, { force: true })
         return { ok: false, reason: problem }
       }
-      await rename(temp, final).catch((err: Error) => {
+      await syncThenRename(temp, final).catch((err: Error) => {
         throw new OutputWriteError(`cannot write ${final}: ${err.message}`, { cause: err })
       })
+      await this.journal?.append(frame, basename(final), size, sha256)
       return { ok: true, path: final }
     } catch (err) {
       await rm(temp, { force: true })
@@ -59,6 +76,23 @@ export class OutputFolder {
 
   private imageProblem (bytes: Uint8Array): string | undefined {
     const check = verifyImage(bytes, this.image)
-    return check.ok ? undefined : check.reason
+    if (!check.ok) return check.reason
+    if (this.image.width === 0) {
+      // A job of unknown frame size: the first good frame sets it for
+      // every other frame, so a worker with other settings cannot mix in.
+      this.image = { ...this.image, width: check.width, height: check.height }
+    }
+    return undefined
   }
+}
+
+/** The bytes reach the disk before the rename makes them a frame. */
+async function syncThenRename (temp: string, final: string): Promise<void> {
+  const handle = await open(temp, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(temp, final)
 }

@@ -28,16 +28,23 @@ export interface WorkerCapabilities {
   cpuCount: number
   /** Memory this process may use: RAM, or a lower cgroup limit. */
   memoryBytes: number
+  /** Its operator lets it run Python stored in job files (`--allow-scripts`). */
+  scripts?: boolean
 }
 
 export interface JobRequirements {
   /** The oldest Blender that reads the file, 'major.minor'. */
   minBlender: string
-  /** The scene's render engine: 'CYCLES', 'BLENDER_EEVEE', ... */
+  /**
+   * The scene's render engine: 'CYCLES', 'BLENDER_EEVEE', ...; '' when
+   * unknown at submit (the worker's Blender then checks the scene).
+   */
   engine: string
   device: 'CPU' | 'GPU'
   /** A denoiser the scene uses, e.g. 'OPENIMAGEDENOISE'. */
   denoiser?: string
+  /** Blender may run the Python stored in the file (`--allow-scripts`). */
+  scripts?: boolean
 }
 
 const GPU_KINDS = 'CUDA/OptiX/HIP/oneAPI/Metal'
@@ -54,13 +61,16 @@ export function unmetRequirements (
     unmet.push(`needs Blender ${req.minBlender}, has ${caps.blenderVersion}`)
   }
   if (!hasEngine(caps, req.engine)) {
-    unmet.push(`needs engine ${req.engine}, has ${listOr(caps.engines)}`)
+    unmet.push(`needs ${req.engine === '' ? 'a working engine' : `engine ${req.engine}`}, has ${listOr(caps.engines)}`)
   }
   if (req.device === 'GPU' && caps.gpuDevices.length === 0) {
     unmet.push(`needs a GPU (${GPU_KINDS}), has none`)
   }
   if (req.denoiser !== undefined && !caps.denoisers.includes(req.denoiser)) {
     unmet.push(`needs denoiser ${req.denoiser}, has ${listOr(caps.denoisers)}`)
+  }
+  if (req.scripts === true && !caps.scripts) {
+    unmet.push('needs Python scripts allowed, allows none')
   }
   return unmet
 }
@@ -79,6 +89,7 @@ function engineKey (engine: string): string {
 }
 
 function hasEngine (caps: WorkerCapabilities, engine: string): boolean {
+  if (engine === '') return caps.engines.length > 0
   return caps.engines.some(e => engineKey(e) === engineKey(engine))
 }
 
@@ -102,7 +113,8 @@ export function describeOffer (all: WorkerCapabilities[]): string {
       `Blender ${versions.join('/')}`,
     listOr(engines, 'no working engine'),
     gpuOffer(all),
-    denoisers.length === 0 ? 'no denoiser' : `denoiser ${listOr(denoisers)}`
+    denoisers.length === 0 ? 'no denoiser' : `denoiser ${listOr(denoisers)}`,
+    scriptsOffer(all)
   ].join(', ')
 }
 
@@ -116,6 +128,13 @@ function gpuOffer (all: WorkerCapabilities[]): string {
     ? ''
     : ` on ${withGpu.length} of ${all.length}`
   return `GPU (${types.join('/')})${where}`
+}
+
+/** `no scripts`, `scripts allowed`, or `scripts allowed on 1 of 3`. */
+function scriptsOffer (all: WorkerCapabilities[]): string {
+  const allowing = all.filter(c => c.scripts === true).length
+  if (allowing === 0) return 'no scripts'
+  return allowing === all.length ? 'scripts allowed' : `scripts allowed on ${allowing} of ${all.length}`
 }
 
 /** Sorted, without repeats, so the same offer always reads the same. */
@@ -150,7 +169,8 @@ export function healthSummary (caps: WorkerCapabilities): string {
     : `denoiser ${caps.denoisers.join(', ')}`
   return `Blender ${caps.blenderVersion}: ` +
     `${listOr(caps.engines, 'no engine', ', ')}; ${devices}; ` +
-    `${denoisers}; ${caps.ffmpeg ? 'FFmpeg' : 'no FFmpeg'}`
+    `${denoisers}; ${caps.ffmpeg ? 'FFmpeg' : 'no FFmpeg'}` +
+    (caps.scripts === true ? '; runs job scripts (--allow-scripts)' : '')
 }
 
 /** `NVIDIA RTX A4000 (CUDA/OPTIX)`: Cycles lists a card once per API. */

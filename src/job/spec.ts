@@ -30,3 +30,18 @@ export function jobIdOf (parts: Omit<JobSpec, 'jobId'>, outputDir: string): stri
   hash.update(JSON.stringify([parts.settings, parts.chunks, outputDir]))
   return hash.digest('hex').slice(0, 16)
 }
+
+/**
+ * What a frame's pixels depend on: the job's files (by the manifest's
+ * hash), every render setting and requirement (`--allow-scripts` is one),
+ * but not the job id or the chunking, so a rerun with another
+ * --chunk-size reuses the frames already journaled.
+ */
+export function renderKeyOf (spec: Pick<JobSpec, 'manifest' | 'settings' | 'requirements'>): string {
+  const sorted = (o: object): Array<[string, unknown]> =>
+    Object.entries(o).sort(([a], [b]) => a.localeCompare(b))
+  const hash = createHash('sha256')
+  hash.update(spec.manifest.sha256)
+  hash.update(JSON.stringify([sorted(spec.settings), sorted(spec.requirements)]))
+  return hash.digest('hex').slice(0, 32)
+}

@@ -1,7 +1,8 @@
 /**
  * The jobs topic's validator, shared by coordinators and workers: a
- * message that does not decode is rejected (and counts against its
- * sender's gossipsub score); one of another protocol version is ignored.
+ * message that does not decode is rejected (and counts against the
+ * neighbour that sent it: see gossip-scoring.ts); one of another protocol
+ * version is ignored.
  */
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { messageOf } from '../common/errors.js'

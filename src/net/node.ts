@@ -1,7 +1,8 @@
 /**
  * The libp2p node every blendnet peer runs: TCP, noise, yamux, identify,
- * gossipsub on the jobs topic, and a private kad-dht. Peers join the swarm
- * through `--bootstrap` addresses (kept connected) or, on a LAN, mDNS.
+ * gossipsub on the jobs topic (scored: gossip-scoring.ts), and a private
+ * kad-dht. Peers join the swarm through `--bootstrap` addresses (kept
+ * connected) or, on a LAN, mDNS.
  */
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
@@ -18,6 +19,7 @@ import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { KAD_PROTOCOL } from '../common/constants.js'
 import { UsageError } from '../common/errors.js'
 import { logger } from '../common/log.js'
+import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS } from './gossip-scoring.js'
 
 const log = logger('net')
 
@@ -88,9 +90,8 @@ async function createNode (opts: SwarmNodeOptions,
       ping: ping(),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
-        // Local tests and office NATs put every peer on one IP; the default
-        // co-location penalty would push them out of the mesh.
-        scoreParams: { IPColocationFactorWeight: 0 }
+        scoreParams: GOSSIP_SCORE_PARAMS,
+        scoreThresholds: GOSSIP_SCORE_THRESHOLDS
       }),
       dht: kadDHT({
         protocol: KAD_PROTOCOL,

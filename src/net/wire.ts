@@ -31,6 +31,7 @@ export interface Requirements {
   engine: string
   device: string
   denoiser: string
+  scripts?: boolean
 }
 export interface Capabilities {
   blenderVersion: string
@@ -40,6 +41,7 @@ export interface Capabilities {
   ffmpeg: boolean
   cpuCount: number
   memoryBytes: number
+  scripts?: boolean
 }
 export interface JobAnnouncement {
   jobId: string
@@ -105,11 +107,18 @@ export interface FrameResult {
   size: number
   sha256: Uint8Array
 }
+export interface ChunkLog {
+  jobId: string
+  chunkId: number
+  size: number
+  sha256: Uint8Array
+  failed: boolean
+}
 export interface ResultReply { accepted: boolean, reason: string }
 
 /** Requirements on the wire: empty strings stand for "none". */
 export function requirementsToWire (req: JobRequirements): Requirements {
-  return { ...req, denoiser: req.denoiser ?? '' }
+  return { ...req, denoiser: req.denoiser ?? '', scripts: req.scripts === true }
 }
 
 export function requirementsFromWire (req: Requirements): JobRequirements {
@@ -117,7 +126,8 @@ export function requirementsFromWire (req: Requirements): JobRequirements {
     minBlender: req.minBlender,
     engine: req.engine,
     device: req.device === 'GPU' ? 'GPU' : 'CPU',
-    denoiser: req.denoiser === '' ? undefined : req.denoiser
+    denoiser: req.denoiser === '' ? undefined : req.denoiser,
+    scripts: req.scripts === true
   }
 }
 
@@ -187,6 +197,9 @@ function checkCapabilities (caps: Capabilities | undefined | null): void {
 
 function checkSwarm (msg: Record<string, unknown>): void {
   require(msg.version !== undefined, 'SwarmMessage without version')
+  // Another version's rules are not ours to judge: it is ignored, never
+  // rejected, so peers of another release keep their place in the mesh.
+  if (msg.version !== PROTOCOL_VERSION) return
   const job = msg.job as JobAnnouncement | undefined
   if (job !== undefined) {
     checkId(job.jobId, 'job id')
@@ -195,7 +208,8 @@ function checkSwarm (msg: Record<string, unknown>): void {
     require(job.manifest !== undefined && job.manifest !== null, 'job without manifest')
     checkHash(job.manifest.sha256, 'manifest hash')
     require(job.settings !== undefined && job.settings !== null, 'job without settings')
-    require(job.settings.width > 0 && job.settings.height > 0, 'job without frame size')
+    // 0 by 0 is a job whose frame size the submitting machine could not read.
+    require((job.settings.width === 0) === (job.settings.height === 0), 'job with half a frame size')
     require(job.requirements !== undefined && job.requirements !== null, 'job without requirements')
   }
   const worker = msg.worker as WorkerPresence | undefined
@@ -270,6 +284,11 @@ export const FrameResultCodec = codec<FrameResult>(
   'FrameResult', MAX_CONTROL_MESSAGE_BYTES, (r) => {
     checkId(r.jobId, 'job id')
     checkHash(r.sha256, 'frame hash')
+  })
+export const ChunkLogCodec = codec<ChunkLog>(
+  'ChunkLog', MAX_CONTROL_MESSAGE_BYTES, (r) => {
+    checkId(r.jobId, 'job id')
+    checkHash(r.sha256, 'log hash')
   })
 /** Manifests list every file of a scene: thousands for cache folders. */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024

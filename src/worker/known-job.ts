@@ -4,6 +4,7 @@
  * Gossip is only a hint; the coordinator's reply to a claim is the truth.
  */
 import type { PeerId } from '@libp2p/interface'
+import { MAX_WORKER_FAILURES } from '../common/constants.js'
 import { isImageFormat, type ImageFormat } from '../job/naming.js'
 import type { ChunkGranted, ChunkOffer, JobAnnouncement } from '../net/wire.js'
 
@@ -55,6 +56,8 @@ export class KnownJob {
   }
 
   nextOffer (): Offer | undefined {
+    // The coordinator refuses us after this many; don't ask.
+    if (this.failedHere.size >= MAX_WORKER_FAILURES) return undefined
     const open = this.announcement.openChunks.filter(c =>
       !this.taken.has(c.id) && !this.refusedHere.has(c.id) &&
       !this.failedHere.has(c.id) && c.frames.length > 0)

@@ -4,7 +4,8 @@
  * Blender, pushes every frame to the coordinator and starts over. It holds
  * one chunk at a time and renews its lease while it works on it.
  */
-import { rm } from 'node:fs/promises'
+import { access, rm } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Message } from '@libp2p/gossipsub'
@@ -13,7 +14,7 @@ import { ChunkRenderError } from '../blender/errors.js'
 import type { ChunkRenderer, ChunkRenderRequest } from '../blender/driver.js'
 import {
   JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
-  PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
+  PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS, UPLOAD_RETRY_FIRST_MS, UPLOAD_RETRY_MAX_MS
 } from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
@@ -44,6 +45,8 @@ export interface WorkerOptions {
   once?: boolean
   /** Forget a job not announced for this long (default JOB_STALE_MS). */
   jobStaleMs?: number
+  /** Stop a Blender silent for this long (default: the driver's). */
+  hangTimeoutMs?: number
 }
 
 export class Worker {
@@ -56,6 +59,8 @@ export class Worker {
   private joined?: string
   private presenceTimer?: NodeJS.Timeout
   private current?: AbortController
+  /** The job (coordinator/jobId) of the chunk being rendered. */
+  private currentJob?: string
   private resolveDone?: () => void
   /** Resolves when a `--once` worker has finished its job. */
   readonly done: Promise<void>
@@ -179,6 +184,8 @@ export class Worker {
     if (job === undefined) return
     this.jobs.delete(id)
     log.info('job finished', { job: jobId, peer: from })
+    // Nothing left to render or deliver for it: stop before its files go.
+    if (this.currentJob === id) this.current?.abort()
     this.files.forget(job.announcement.manifest)
     await this.opts.workDir.removeJob(from, jobId)
     if (this.opts.once === true && this.joined === id) {
@@ -248,6 +255,7 @@ export class Worker {
     const fields = { job: ann.jobId, chunk: chunkId }
     const abort = new AbortController()
     this.current = abort
+    this.currentJob = key(job.coordinator.toString(), ann.jobId)
     const lease = new LeaseKeeper(client, chunkId, leaseMs, (reason) => {
       log.warn('lease lost, stopping chunk', { ...fields, reason })
       abort.abort()
@@ -262,13 +270,15 @@ export class Worker {
         frames,
         format: job.format,
         ...overridesOf(ann.settings),
+        // Never without the operator's --allow-scripts, whatever a job says.
+        allowScripts: ann.requirements.scripts === true && this.opts.capabilities.scripts === true,
         chunkDir,
+        hangTimeoutMs: this.opts.hangTimeoutMs,
         signal: abort.signal
       })
+      await this.sendLog(client, chunkId, rendered.logPath, false)
       for (const { frame, path } of rendered.frames) {
-        const reply = await client.pushFrame(chunkId, frame, path)
-        if (!reply.accepted) throw new Error(`coordinator refused frame ${frame}: ${reply.reason}`)
-        log.info('frame delivered', { ...fields, frame })
+        await this.deliver(client, chunkId, frame, path, abort.signal)
       }
     } catch (err) {
       if (this.stopping) {
@@ -278,12 +288,53 @@ export class Worker {
         })
       } else if (!abort.signal.aborted) {
         job.failed(chunkId)
+        if (err instanceof ChunkRenderError) await this.sendLog(client, chunkId, err.logPath, true)
         await this.reportFailure(client, chunkId, err)
       }
     } finally {
       lease.stop()
       this.current = undefined
+      this.currentJob = undefined
       await rm(chunkDir, { recursive: true, force: true })
+    }
+  }
+
+  /**
+   * Pushes one frame until the coordinator answers. A connection that
+   * drops is not the frame's fault: the upload is retried, with backoff,
+   * for as long as the lease holds (the lease keeper aborts when it is
+   * lost), so the rendered frame is not thrown away over a network blip.
+   */
+  private async deliver (client: CoordinatorClient, chunkId: number,
+    frame: number, path: string, signal: AbortSignal): Promise<void> {
+    const fields = { job: client.jobId, chunk: chunkId, frame }
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await client.pushFrame(chunkId, frame, path, signal)
+        .then(reply => reply, (err: unknown) => err instanceof Error ? err : new Error(String(err)))
+      if (!(outcome instanceof Error)) {
+        if (!outcome.accepted) throw new Error(`coordinator refused frame ${frame}: ${outcome.reason}`)
+        log.info('frame delivered', { ...fields, attempts: attempt })
+        return
+      }
+      if (signal.aborted) throw outcome
+      // A frame gone from disk cannot be sent again.
+      await access(path)
+      const wait = Math.min(UPLOAD_RETRY_MAX_MS, UPLOAD_RETRY_FIRST_MS * 2 ** (attempt - 1))
+      log.warn('frame upload failed, retrying', { ...fields, attempt, retryInMs: wait, err: outcome.message })
+      await sleep(wait, undefined, { signal }).catch(() => {})
+      if (signal.aborted) throw outcome
+    }
+  }
+
+  /** The log is for the artist's records: its loss never fails a chunk. */
+  private async sendLog (client: CoordinatorClient, chunkId: number,
+    logPath: string, failed: boolean): Promise<void> {
+    const fields = { job: client.jobId, chunk: chunkId }
+    try {
+      const reply = await client.pushLog(chunkId, logPath, failed)
+      if (!reply.accepted) log.warn('coordinator refused the chunk log', { ...fields, reason: reply.reason })
+    } catch (err) {
+      log.warn('could not send the chunk log', { ...fields, err: messageOf(err) })
     }
   }
 

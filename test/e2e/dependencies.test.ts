@@ -6,7 +6,7 @@
  * job that shares files fetches only what is new.
  */
 import assert from 'node:assert/strict'
-import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { execa } from 'execa'
@@ -14,7 +14,7 @@ import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
 import { packagePath } from '../../src/common/paths.js'
 import { plainRender } from '../fixtures/blender-scenes.js'
 import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
-import { assertFramesMatchPlain } from '../helpers/frames.js'
+import { assertFramesMatchPlain, frameFiles } from '../helpers/frames.js'
 import { tempDir } from '../helpers/swarm.js'
 
 const skip = process.getuid?.() === 0
@@ -102,7 +102,7 @@ describe('a scene with external files, rendered without a shared filesystem', { 
     const second = await runCli(['submit', shot2, '--frames', '1',
       '--output', join(dir, 'job2'), '--bootstrap', worker.addr])
     assert.equal(second.exitCode, 0, second.stderr as string)
-    assert.deepEqual(await readdir(join(dir, 'job2')), ['frame_0001.png'])
+    assert.deepEqual(await frameFiles(join(dir, 'job2')), ['frame_0001.png'])
 
     const jobId = (out: string): string => /^job (\w+):/m.exec(out)?.[1] ?? 'none'
     const log = worker.output()

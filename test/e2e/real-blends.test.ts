@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
 import { plainRender, SHARED_BLENDS } from '../fixtures/blender-scenes.js'
 import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
-import { assertFramesMatchPlain } from '../helpers/frames.js'
+import { assertFramesMatchPlain, frameFiles } from '../helpers/frames.js'
 import { tempDir } from '../helpers/swarm.js'
 
 const skip = existsSync(SHARED_BLENDS)
@@ -54,7 +54,7 @@ describe('real .blend files on a swarm', { timeout: 900_000, skip }, () => {
   it('cgru_farm_example.blend (EEVEE) frames 1-6 match local renders', async () => {
     const run = await submit('cgru_farm_example.blend', ['--frames', '1-6', '--chunk-size', '3'])
     assert.equal(run.code, 0, run.out)
-    assert.equal((await readdir(run.output)).length, 6)
+    assert.equal((await frameFiles(run.output)).length, 6)
     await assertSameAsLocal('cgru_farm_example.blend', run.output, [1, 2, 3, 4, 5, 6])
   })
 
@@ -78,10 +78,16 @@ describe('real .blend files on a swarm', { timeout: 900_000, skip }, () => {
     assert.doesNotMatch(run.out, /granted claim/)
   })
 
-  it('renderfarm_test_50.blend is refused at submit, naming Blender 5.0', async () => {
-    const run = await submit('renderfarm_test_50.blend', ['--frames', '1'])
-    assert.equal(run.code, 2, run.out)
-    assert.match(run.out, /Blender 5\.0/)
-    assert.doesNotMatch(run.out, /coordinator /)
+  it('renderfarm_test_50.blend: the 3.4.1 swarm cannot read it, and submit says so within seconds', async () => {
+    const started = Date.now()
+    const run = await submit('renderfarm_test_50.blend', [])
+    const seconds = (Date.now() - started) / 1000
+    assert.equal(run.code, 1, run.out)
+    // Scene and frames come from the file's REND blocks, not from Blender.
+    assert.match(run.out, /scene "Scene ABC" of renderfarm_test_50\.blend, frames 1-90/)
+    assert.match(run.out, /this machine's Blender 3\.4\.1 cannot read "renderfarm_test_50\.blend" \(saved by Blender 5\.0\)/)
+    assert.match(run.out, /no worker can render this job \(needs Blender 5\.0, has 3\.4\.1\); the swarm offers 2 workers: Blender 3\.4\.1/)
+    assert.ok(seconds < 30, `took ${seconds} s`)
+    assert.deepEqual(await frameFiles(run.output), [])
   })
 })

@@ -8,11 +8,12 @@ import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
+import { packagePath } from '../../src/common/paths.js'
 import { makeDemoScene } from '../../src/demo/demo-scene.js'
 import { frameFileName } from '../../src/job/naming.js'
 import { plainRender } from '../fixtures/blender-scenes.js'
 import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
-import { assertFramesMatchPlain } from '../helpers/frames.js'
+import { assertFramesMatchPlain, frameFiles } from '../helpers/frames.js'
 import { tempDir } from '../helpers/swarm.js'
 
 const FRAMES = Array.from({ length: 24 }, (_, i) => i + 1)
@@ -42,7 +43,7 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
   })
 
   async function assertMatchesReference (outputDir: string): Promise<void> {
-    const files = (await readdir(outputDir)).sort()
+    const files = await frameFiles(outputDir)
     assert.deepEqual(files, FRAMES.map(f => frameFileName(f, 'PNG')))
     await assertFramesMatchPlain(outputDir, reference, FRAMES, { size: { width: 64, height: 36 } })
   }
@@ -56,6 +57,10 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
     await assertMatchesReference(output)
     const granted = (result.stderr as string).match(/granted claim/g) ?? []
     assert.equal(granted.length, 6, 'six chunks, each granted once')
+    const logRoot = join(output, '.blendnet', 'logs')
+    const [jobDir] = await readdir(logRoot)
+    const logs = await readdir(join(logRoot, jobDir))
+    assert.equal(logs.filter(name => name.includes('_ok_')).length, 6, `one Blender log per chunk: ${logs.join(', ')}`)
   })
 
   it('does the same with spaces, symbols and non-ASCII in the scene and output paths', async () => {
@@ -82,13 +87,26 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
     await assertFramesMatchPlain(output, plain, [5, 6], { size: { width: 32, height: 18 } })
   })
 
+  it('a file newer than the submitting machine\'s Blender renders on workers that read it, identical', async () => {
+    const output = join(dir, 'newer-file')
+    const olderBlender = packagePath('test', 'fixtures', 'fake-blender', 'blender-older-than-its-files')
+    const result = await runCli(['submit', join(dir, 'scene.blend'), '--chunk-size', '8',
+      '--blender', olderBlender, '--output', output, '--bootstrap', workers[0].addr])
+    const out = `${result.stdout}\n${result.stderr}`
+    assert.equal(result.exitCode, 0, out)
+    // Frames from the file's REND block; size set by the first frame.
+    assert.match(out, /frames 1-24 \(24 frames in 3 chunks\), PNG \(size as the scene says\)/)
+    assert.match(out, /this machine's Blender 3\.0\.0 cannot read "scene\.blend" \(saved by Blender 3\.4\)/)
+    await assertMatchesReference(output)
+  })
+
   it('a GPU job on CPU-only workers ends with what is missing, not a render', async () => {
     const output = join(dir, 'gpu')
     const result = await runCli(['submit', join(dir, 'scene.blend'), '--frames', '1-2',
       '--device', 'GPU', '--output', output, '--bootstrap', workers[0].addr], 60_000)
     assert.equal(result.exitCode, 1)
     assert.match(result.stdout as string, /no worker can render this job \(needs a GPU .*has none\); the swarm offers 3 workers: Blender 3\.4\.1/)
-    assert.deepEqual(await readdir(output), [])
+    assert.deepEqual(await frameFiles(output), [])
   })
 
   it('renders negative frames, named with the sign before the padding', async () => {
@@ -96,7 +114,7 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
     const result = await runCli(['submit', join(dir, 'scene.blend'), '--frames', '-3-2',
       '--chunk-size', '2', '--output', output, '--bootstrap', workers[0].addr])
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
-    assert.deepEqual((await readdir(output)).sort(), ['frame_-0001.png', 'frame_-0002.png',
+    assert.deepEqual(await frameFiles(output), ['frame_-0001.png', 'frame_-0002.png',
       'frame_-0003.png', 'frame_0000.png', 'frame_0001.png', 'frame_0002.png'])
     await assertFramesMatchPlain(output, reference, [1])
   })

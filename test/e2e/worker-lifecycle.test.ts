@@ -3,13 +3,14 @@
  * and a worker whose Blender crashes fails the job with the reason shown.
  */
 import assert from 'node:assert/strict'
-import { readdir, rm } from 'node:fs/promises'
+import { readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { findBlender } from '../../src/blender/install.js'
 import { packagePath } from '../../src/common/paths.js'
 import { makeDemoScene } from '../../src/demo/demo-scene.js'
 import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
+import { frameFiles } from '../helpers/frames.js'
 import { tempDir } from '../helpers/swarm.js'
 
 describe('worker processes', { timeout: 300_000 }, () => {
@@ -52,7 +53,29 @@ describe('worker processes', { timeout: 300_000 }, () => {
     assert.match(result.stdout as string, /job failed: 4 of 4 frames not rendered/)
     assert.match(result.stdout as string, /frames 1-2: .*SIGSEGV/)
     assert.match(result.stdout as string, /frames 3-4: .*SIGSEGV/)
-    assert.deepEqual(await readdir(join(dir, 'crash-out')), [])
+    assert.deepEqual(await frameFiles(join(dir, 'crash-out')), [])
+    // Blender's own words are kept next to the output for each failure.
+    const logRoot = join(dir, 'crash-out', '.blendnet', 'logs')
+    const [jobDir] = await readdir(logRoot)
+    const logs = (await readdir(join(logRoot, jobDir))).sort()
+    assert.ok(logs.length >= 2, `logs: ${logs.join(', ')}`)
+    assert.ok(logs.every(name => /^chunk-000[01]_frames-(1-2|3-4)_failed_12D3KooW\w+_.*\.log$/.test(name)), logs.join(', '))
+    assert.match(await readFile(join(logRoot, jobDir, logs[0]), 'utf8'), /Read blend: .*scene\.blend/)
+  })
+
+  it('a Blender that stops printing is stopped after --hang-timeout and its chunk fails as hung', async () => {
+    const hanging = packagePath('test', 'fixtures', 'fake-blender', 'blender-healthy-then-hangs')
+    const worker = await startCliWorker(join(dir, 'hanging'), [], ['--blender', hanging, '--hang-timeout', '2s'])
+    started.push(worker)
+    const submitted = Date.now()
+    const result = await runCli(['submit', scene, '--frames', '1-2', '--chunk-size', '2',
+      '--output', join(dir, 'hang-out'), '--bootstrap', worker.addr], 120_000)
+    const seconds = (Date.now() - submitted) / 1000
+    assert.equal(result.exitCode, 1, `${result.stdout}\n${result.stderr}`)
+    assert.match(result.stdout as string, /frames 1-2: Blender hung: no output for 2 s \(last line: "Fra:1 /)
+    assert.match(worker.output(), /Blender hung, stopping it/)
+    // Submit start-up, the claim and the 2 s of silence: far below a minute.
+    assert.ok(seconds < 30, `took ${seconds} s`)
   })
 
   it('a worker whose Blender cannot start says why, exits, and the job completes on the others', async () => {

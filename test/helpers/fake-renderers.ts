@@ -19,10 +19,14 @@ export function pngBytes (width: number, height: number, shade: number): Buffer 
 export class RendersSolidPngs implements ChunkRenderer {
   readonly rendered: number[] = []
 
-  constructor (private readonly width: number, private readonly height: number) {}
+  constructor (private readonly width: number, private readonly height: number,
+    private readonly msPerChunk = 0) {}
 
   async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
     await mkdir(req.chunkDir, { recursive: true })
+    await new Promise(resolve => setTimeout(resolve, this.msPerChunk))
+    const logPath = join(req.chunkDir, 'blender.log')
+    await writeFile(logPath, `rendered frames ${req.frames.join(',')}\n`)
     const frames = []
     for (const frame of req.frames) {
       const path = join(req.chunkDir, frameFileName(frame, req.format))
@@ -30,7 +34,7 @@ export class RendersSolidPngs implements ChunkRenderer {
       frames.push({ frame, path })
       this.rendered.push(frame)
     }
-    return { frames, logPath: join(req.chunkDir, 'blender.log'), warnings: [] }
+    return { frames, logPath, warnings: [] }
   }
 }
 

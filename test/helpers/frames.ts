@@ -3,7 +3,7 @@
  * for pixel, what plain Blender rendered (plainRender's plain_NNNN.png).
  */
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { comparePngPixels, verifyImage } from '../../src/image/verify.js'
 import { frameFileName } from '../../src/job/naming.js'
@@ -27,4 +27,12 @@ export async function assertFramesMatchPlain (outputDir: string,
     assert.equal(cmp.same, true,
       `${check.label ?? ''}frame ${frame} differs from the local render: ${cmp.reason ?? `max diff ${cmp.maxDiff}`}`)
   }
+}
+
+/**
+ * The files in an output folder a user sees as frames: blendnet's own
+ * records (the journal, chunk logs) live in its hidden `.blendnet/`.
+ */
+export async function frameFiles (outputDir: string): Promise<string[]> {
+  return (await readdir(outputDir)).filter(name => !name.startsWith('.')).sort()
 }

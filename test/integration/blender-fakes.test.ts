@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
 import {
   mkdir, mkdtemp, readdir, readFile, rm, writeFile
 } from 'node:fs/promises'
@@ -49,6 +50,44 @@ async function assertFails (
   assert.match(err.reason, reason)
   assert.ok(!err.reason.includes('\n'), 'the reason is one line')
   return err
+}
+
+/** PIDs of the processes whose command line holds `text` (Linux). */
+function pidsMentioning (text: string): number[] {
+  return readdirSync('/proc').filter(name => /^\d+$/.test(name))
+    .filter(pid => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)
+      } catch {
+        return false // it exited while we looked
+      }
+    }).map(Number)
+}
+
+/**
+ * Renders frame 3 with `fake` and a hang timeout; returns the failure and
+ * the PIDs that were rendering it when Blender printed its progress.
+ */
+async function renderHung (
+  fake: string, hangTimeoutMs: number, reason: RegExp
+): Promise<{ err: ChunkRenderError, pids: number[], chunkDir: string }> {
+  const chunkDir = join(dir, `chunk-${++count}`)
+  let pids: number[] = []
+  const err = await assertFails(render(fake, [3], {
+    chunkDir,
+    hangTimeoutMs,
+    onLogLine: (line: string) => {
+      if (line.startsWith('Fra:')) pids = pidsMentioning(chunkDir + '/')
+    }
+  }), reason)
+  return { err, pids, chunkDir }
+}
+
+/** The one Blender seen running is dead, and nothing else ran there. */
+function assertAllGone (pids: number[], chunkDir: string): void {
+  assert.equal(pids.length, 1, 'the fake Blender was found while it ran')
+  assert.throws(() => process.kill(pids[0], 0), { code: 'ESRCH' })
+  assert.deepEqual(pidsMentioning(chunkDir + '/'), [])
 }
 
 describe('chunk driver with fake Blenders', () => {
@@ -121,6 +160,41 @@ describe('chunk driver with fake Blenders', () => {
     assert.ok(Date.now() - started < 10_000)
   })
 
+  it('stops a Blender silent for the hang timeout, naming its last line',
+    async () => {
+      const started = Date.now()
+      const { err, pids, chunkDir } = await renderHung('blender-hangs', 1500,
+        /^Blender hung: no output for 1\.5 s \(last line: "Fra:3 Mem:.*"\)$/)
+      assert.ok(Date.now() - started < 5000)
+      assert.equal(err.hung, true)
+      assert.equal(err.timedOut, false)
+      assert.equal(err.signal, 'SIGTERM')
+      assertAllGone(pids, chunkDir)
+    })
+
+  it('SIGKILLs a hung Blender that ignores SIGTERM', async () => {
+    const { err, pids, chunkDir } = await renderHung(
+      'blender-hangs-ignoring-sigterm', 500, /^Blender hung: no output/)
+    assert.equal(err.signal, 'SIGKILL')
+    assertAllGone(pids, chunkDir)
+  })
+
+  it('lets a slow Blender finish while it keeps printing progress',
+    async () => {
+      const started = Date.now()
+      const result = await render('blender-renders-slowly', [3, 4],
+        { hangTimeoutMs: 1000 })
+      assert.deepEqual(result.frames.map(f => f.frame), [3, 4])
+      assert.ok(Date.now() - started > 2000, 'slower than the hang timeout')
+    })
+
+  it('never calls a Blender hung with a hang timeout of 0', async () => {
+    const err = await assertFails(
+      render('blender-hangs', [3], { hangTimeoutMs: 0, timeoutMs: 1500 }),
+      /killed after the 1\.5 s time limit/)
+    assert.equal(err.hung, false)
+  })
+
   it('kills a Blender when the render is aborted', async () => {
     const controller = new AbortController()
     const rendering = render('blender-hangs', [3], {
@@ -164,6 +238,10 @@ describe('chunk driver with fake Blenders', () => {
     await assert.rejects(render('blender-renders-well', []), RangeError)
     await assert.rejects(render('blender-renders-well', [1, 1]), RangeError)
     await assert.rejects(render('blender-renders-well', [1.5]), RangeError)
+    await assert.rejects(render('blender-renders-well', [1],
+      { hangTimeoutMs: -1 }), /hang timeout must be 0 \(off\) to/)
+    await assert.rejects(render('blender-renders-well', [1],
+      { hangTimeoutMs: NaN }), RangeError)
   })
 })
 

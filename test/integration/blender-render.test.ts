@@ -201,6 +201,29 @@ describe('rendering a chunk with Blender', () => {
       { scene: 'Scene', frames: [1] }))
     assert.equal(err.reason, 'Cannot render, no camera')
   })
+
+  // The scene is the truth, whatever the job says: a job whose file the
+  // submitting machine could not read carries no device nor denoiser.
+  it('fails a denoised scene on a Blender without its denoiser (B19)', async () => {
+    const err = await failure(renderChunk('denoised', { scene: 'Scene', frames: [1] }))
+    assert.equal(err.reason, 'the scene denoises with OPENIMAGEDENOISE, which this Blender lacks')
+    assert.deepEqual(await readdir(dirname(err.logPath)), ['blender.log'])
+  })
+
+  it('fails a compositor Denoise node on a Blender without a denoiser (B19)', async () => {
+    const err = await failure(renderChunk('comp-denoise', { scene: 'Scene', frames: [1] }))
+    assert.equal(err.reason, 'the scene denoises with OPENIMAGEDENOISE, which this Blender lacks')
+  })
+
+  it('fails a GPU scene on a CPU-only Blender instead of rendering on the CPU (B20)', async () => {
+    const err = await failure(renderChunk('gpu', { scene: 'Scene', frames: [1] }))
+    assert.equal(err.reason, 'the job needs a GPU and this Blender finds none')
+  })
+
+  it('renders a GPU scene on the CPU when the job says CPU', async () => {
+    const result = await renderChunk('gpu', { scene: 'Scene', frames: [1], device: 'CPU' })
+    assert.deepEqual(names(result.frames), ['frame_0001.png'])
+  })
 })
 
 describe('reading the scenes of a .blend', () => {

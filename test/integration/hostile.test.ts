@@ -4,24 +4,26 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { readdir, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { CLAIM_PROTOCOL, JOBS_TOPIC, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, JOBS_TOPIC, MAX_CHUNK_LOG_BYTES, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { frameFiles } from '../helpers/frames.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import type { SwarmNode } from '../../src/net/node.js'
 import { signClaim } from '../../src/net/signing.js'
 import { framed, readMessage, writeMessage } from '../../src/net/streams.js'
 import {
-  ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
+  ChunkLogCodec, ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
   decodeSwarmMessage, encodeSwarmMessage,
   type Claim, type ClaimReply, type ResultReply
 } from '../../src/net/wire.js'
 import { createSwarmNode } from '../../src/net/node.js'
 import { CoordinatorClient } from '../../src/worker/coordinator-client.js'
+import { chunkLogDir } from '../../src/coordinator/log-handler.js'
 import { pngBytes, RendersSolidPngs } from '../helpers/fake-renderers.js'
 import { addrOf, HEIGHT, startJob, startWorker, tempDir, type TestJob, waitFor, WIDTH } from '../helpers/swarm.js'
 
@@ -86,6 +88,17 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     assert.match(reply.reason, /does not hold chunk 0/)
   })
 
+  it('refuses a chunk log from a peer that holds no lease, writing nothing', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'blender.log')
+    await writeFile(path, 'not mine to send\n')
+    const client = new CoordinatorClient(mallory, malloryKey, peerIdFromString(job.node.peerId.toString()), job.spec.jobId)
+    const reply = await client.pushLog(0, path, false)
+    assert.equal(reply.accepted, false)
+    assert.match(reply.reason, /not leased to this worker/)
+    await assert.rejects(readdir(chunkLogDir(job.outputDir, job.spec.jobId)), /ENOENT/)
+  })
+
   it('refuses a replayed claim', async () => {
     const claim = await signClaim(malloryKey, { jobId: job.spec.jobId, chunkId: 0, capabilities: cpuWorker() })
     assert.equal((await rawClaim(mallory, job, claim)).ok, true)
@@ -109,6 +122,25 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     assert.match(small.reason, /expected 16x9/)
   })
 
+  it('keeps the lease holder\'s chunk log in .blendnet/logs, and refuses one over the size limit', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'blender.log')
+    await writeFile(path, 'Fra:1 Mem:8.49M | Sample 1/4\nError: out of memory\n')
+    const client = new CoordinatorClient(mallory, malloryKey, peerIdFromString(job.node.peerId.toString()), job.spec.jobId)
+    assert.deepEqual(await client.pushLog(0, path, true), { accepted: true, reason: '' })
+    const logs = await readdir(chunkLogDir(job.outputDir, job.spec.jobId))
+    assert.equal(logs.length, 1)
+    assert.match(logs[0], new RegExp(`^chunk-0000_frames-1-2_failed_${mallory.peerId.toString()}_.*\\.log$`))
+    assert.match(await readFile(join(chunkLogDir(job.outputDir, job.spec.jobId), logs[0]), 'utf8'), /Error: out of memory/)
+
+    const stream = await mallory.dialProtocol(multiaddr(addrOf(job.node)), CHUNK_LOG_PROTOCOL)
+    const lp = framed(stream)
+    await writeMessage(lp, ChunkLogCodec, { jobId: job.spec.jobId, chunkId: 0, size: MAX_CHUNK_LOG_BYTES + 1, sha256: new Uint8Array(32), failed: false })
+    const reply = await readMessage(lp, ResultReplyCodec)
+    assert.equal(reply.accepted, false)
+    assert.match(reply.reason, /over 4194304/)
+  })
+
   it('refuses a frame that is not in the chunk', async () => {
     const reply = await rawResult(mallory, job, 99, pngBytes(WIDTH, HEIGHT, 1))
     assert.equal(reply.accepted, false)
@@ -121,12 +153,12 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     await writeFile(path, pngBytes(WIDTH, HEIGHT, 1))
     const client = new CoordinatorClient(mallory, malloryKey, peerIdFromString(job.node.peerId.toString()), job.spec.jobId)
     assert.equal((await client.pushFrame(0, 1, path)).accepted, true)
-    assert.deepEqual(await readdir(job.outputDir), ['frame_0001.png'])
+    assert.deepEqual(await frameFiles(job.outputDir), ['frame_0001.png'])
   })
 
   it('counted every refusal by kind', () => {
     const kinds = job.events.filter(e => e.type === 'message-rejected').map(e => (e as { reason: string }).reason.split(':')[0])
-    for (const kind of ['bad-signature', 'unknown-job', 'unfit-worker', 'refused-result', 'replayed-claim', 'bad-frame']) {
+    for (const kind of ['bad-signature', 'unknown-job', 'unfit-worker', 'refused-result', 'replayed-claim', 'bad-frame', 'refused-chunk-log']) {
       assert.ok(kinds.includes(kind), `${kind} in ${kinds.join(', ')}`)
     }
   })

@@ -6,9 +6,11 @@ import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, it } from 'node:test'
+import { RESULT_PROTOCOL } from '../../src/common/constants.js'
 import { verifyImage } from '../../src/image/verify.js'
 import { FailsEveryChunk, HangsUntilAborted, RendersSolidPngs } from '../helpers/fake-renderers.js'
 import { cpuWorker } from '../helpers/capabilities.js'
+import { frameFiles } from '../helpers/frames.js'
 import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH } from '../helpers/swarm.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -42,7 +44,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     const outcome = await run
     assert.equal(outcome.succeeded, true)
     assert.deepEqual(renderers.flatMap(r => r.rendered).sort((a, b) => a - b), frames)
-    const files = (await readdir(job.outputDir)).sort()
+    const files = await frameFiles(job.outputDir)
     assert.deepEqual(files, ['frame_-0001.png', 'frame_-0002.png', 'frame_-0003.png',
       'frame_0000.png', 'frame_0001.png', 'frame_0002.png', 'frame_0003.png',
       'frame_0004.png', 'frame_0005.png', 'frame_0006.png'])
@@ -79,7 +81,67 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     assert.equal(outcome.succeeded, false)
     assert.deepEqual(outcome.failedFrames, [1, 2, 3].map(frame => ({ frame, reason: 'Cannot render, no camera' })))
     assert.ok(failing.every(r => r.calls <= 1), 'each worker tried the chunk at most once')
-    assert.deepEqual(await readdir(job.outputDir), [])
+    assert.deepEqual(await frameFiles(job.outputDir), [])
+  })
+
+  it('a frame upload cut by a dropped connection is retried, not failed', async () => {
+    const job = await withJob([1, 2, 3, 4], 4)
+    // The first two uploads lose their connection mid-stream.
+    let cut = 0
+    const handle = job.node.handle.bind(job.node)
+    job.node.handle = async (protocol, handler, opts) => {
+      if (protocol !== RESULT_PROTOCOL || typeof handler !== 'function') return handle(protocol, handler, opts)
+      return handle(protocol, (stream, connection) => {
+        if (cut < 2) {
+          cut++
+          void connection.close()
+          return
+        }
+        return handler(stream, connection)
+      }, opts)
+    }
+    const run = job.coordinator.run()
+    const renderer = new RendersSolidPngs(WIDTH, HEIGHT)
+    await withWorker(renderer, [addrOf(job.node)])
+
+    const outcome = await run
+    assert.equal(outcome.succeeded, true)
+    assert.equal(cut, 2)
+    assert.deepEqual(renderer.rendered, [1, 2, 3, 4], 'rendered once: the frames were kept and sent again')
+    assert.equal(job.events.filter(e => e.type === 'chunk-failed').length, 0)
+    assert.equal((await frameFiles(job.outputDir)).length, 4)
+  })
+
+  it('a worker that fails 3 chunks stops taking the job; the others finish it', async () => {
+    const job = await withJob([1, 2, 3, 4, 5, 6, 7, 8], 1)
+    const run = job.coordinator.run()
+    // The good worker is slow, so the broken one gets to fail three times.
+    const good = new RendersSolidPngs(WIDTH, HEIGHT, 300)
+    await withWorker(good, [addrOf(job.node)])
+    const broken = new FailsEveryChunk()
+    const bad = await withWorker(broken, [addrOf(job.node)])
+
+    const outcome = await run
+    assert.equal(outcome.succeeded, true)
+    assert.equal(broken.calls, 3, 'no chunk after the third failure')
+    const failures = job.events.filter(e => e.type === 'chunk-failed')
+    assert.equal(failures.length, 3)
+    assert.ok(failures.every(e => e.type === 'chunk-failed' && e.worker === bad.node.peerId.toString()))
+    assert.equal(good.rendered.length, 8)
+  })
+
+  it('a job whose only workers all failed 3 chunks ends, naming why', async () => {
+    const job = await withJob([1, 2, 3, 4, 5, 6], 1)
+    const run = job.coordinator.run()
+    await withWorker(new FailsEveryChunk(), [addrOf(job.node)])
+
+    const outcome = await run
+    assert.equal(outcome.succeeded, false)
+    const reasons = outcome.failedFrames.map(f => f.reason).sort()
+    assert.deepEqual(reasons, [
+      ...Array(3).fill('Cannot render, no camera'),
+      ...Array(3).fill('no eligible worker left: every worker present failed 3 chunks of this job')
+    ])
   })
 
   it('a lapsed lease reopens the chunk for another worker', async () => {

@@ -32,6 +32,9 @@ describe('command-line flags', () => {
   it('read durations in ms, s, m and h', () => {
     assert.equal(parseDuration('90s', '--timeout'), 90_000)
     assert.equal(parseDuration('1h30m', '--timeout'), 5_400_000)
+    assert.equal(parseDuration('0', '--hang-timeout', { allowZero: true }), 0)
+    assert.equal(parseDuration('0s', '--hang-timeout', { allowZero: true }), 0)
+    assert.throws(() => parseDuration('0', '--timeout'), /--timeout must be longer than zero|not a duration/)
     assert.equal(parseDuration('250ms', '--timeout'), 250)
     assert.equal(parseDuration('2', '--timeout'), 2000)
     assert.throws(() => parseDuration('soon', '--timeout'), /--timeout "soon"/)

@@ -14,7 +14,7 @@ const EXPECT: ChunkExpectation = {
 }
 const EXITED_0: ProcessOutcome = {
   exitCode: 0, signal: undefined, timedOut: false, cancelled: false,
-  timeoutMs: undefined
+  hung: false, timeoutMs: undefined, hangTimeoutMs: undefined
 }
 
 const saved = (frame: number, dir = DIR): string =>
@@ -132,6 +132,13 @@ describe('judging a chunk', () => {
     assert.match(reason ?? '', /last progress: Fra:4 .*Sample 2\/4$/)
   })
 
+  it('names the likely out-of-memory kill when something else sent SIGKILL', () => {
+    const progress = 'Fra:12 Mem:20.1G (Peak 23.9G) | Sample 40/128'
+    const reason = verdict(['Read blend: /jobs/shot.blend', progress], [],
+      { ...EXITED_0, exitCode: undefined, signal: 'SIGKILL' })
+    assert.equal(reason, `Blender died of SIGKILL (most likely out of memory); last progress: ${progress}`)
+  })
+
   it('reports a timeout and a cancel as such', () => {
     const timedOut = { ...EXITED_0, exitCode: undefined, signal: 'SIGTERM',
       timedOut: true, timeoutMs: 1500 }
@@ -139,5 +146,23 @@ describe('judging a chunk', () => {
       /killed after the 1.5 s time limit; no progress was printed/)
     assert.equal(verdict([], [], { ...timedOut, timedOut: false,
       cancelled: true }), 'the render was cancelled')
+  })
+
+  it('reports a hang with its silence and the last line printed', () => {
+    const hung = { ...EXITED_0, exitCode: undefined, signal: 'SIGTERM',
+      hung: true, hangTimeoutMs: 300_000 }
+    const progress = 'Fra:4 Mem:8.49M (Peak 8.56M) | Sample 3/16'
+    assert.equal(verdict(['Read blend: /jobs/shot.blend', progress, '  ', ''],
+      [], hung),
+    `Blender hung: no output for 300 s (last line: "${progress}")`)
+    assert.equal(verdict([], [], hung),
+      'Blender hung: no output for 300 s (it printed nothing)')
+  })
+
+  it('names the hang when the time limit strikes as Blender dies', () => {
+    const both = { ...EXITED_0, exitCode: undefined, signal: 'SIGKILL',
+      hung: true, hangTimeoutMs: 1500, timedOut: true, timeoutMs: 60_000 }
+    assert.match(verdict(['Fra:1'], [], both) ?? '',
+      /^Blender hung: no output for 1\.5 s \(last line: "Fra:1"\)$/)
   })
 })

@@ -108,6 +108,35 @@ describe('job state machine', () => {
     assert.equal(state.chunk(0)?.status, 'failed')
   })
 
+  it('a worker that failed 3 chunks of the job takes no more of it', () => {
+    const state = job([[1], [2], [3], [4], [5]])
+    const present = new Set([W1, W2])
+    for (const id of [0, 1, 2]) {
+      assert.equal(state.grant(id, W1, 0).ok, true)
+      state.fail(id, W1, 'CUDA error', [], present)
+    }
+    assert.equal(state.benched(W1), true)
+    const refused = state.grant(3, W1, 0)
+    assert.equal(refused.ok, false)
+    assert.match((refused as { reason: string }).reason, /failed 3 chunks of this job and takes no more of it/)
+    assert.equal(state.noEligibleWorker(present), false, 'worker-2 can still render')
+    assert.equal(state.grant(3, W2, 0).ok, true)
+  })
+
+  it('a benched worker counts as having tried: the job can end when only benched workers are left', () => {
+    const state = job([[1], [2], [3], [4]])
+    const present = new Set([W1])
+    for (const id of [0, 1, 2]) {
+      state.grant(id, W1, 0)
+      state.fail(id, W1, 'out of memory', [], present)
+    }
+    assert.deepEqual([0, 1, 2].map(id => state.chunk(id)?.status), ['failed', 'failed', 'failed'])
+    assert.equal(state.chunk(3)?.status, 'open', 'never tried')
+    assert.equal(state.noEligibleWorker(present), true)
+    assert.equal(state.noEligibleWorker(new Set([W1, W2])), false)
+    assert.equal(state.noEligibleWorker(new Set()), false, 'nobody present is waiting, not failing')
+  })
+
   it('a failure report from a worker without the lease changes nothing', () => {
     const state = job()
     state.grant(0, W1, 0)
@@ -125,5 +154,33 @@ describe('job state machine', () => {
     assert.equal(state.isFinished(), true)
     assert.equal(state.succeeded(), false)
     assert.deepEqual(state.counts(), { total: 2, done: 1, failed: 1 })
+  })
+
+  it('resumed: chunks whose frames are all in the output start done, the others offer only the missing frames', () => {
+    const state = new JobState([[1, 2], [3, 4], [5, 6]], { leaseMs: LEASE, alreadyDone: new Set([1, 2, 4, 99]) })
+    assert.equal(state.chunk(0)?.status, 'done')
+    assert.deepEqual(state.openChunks().map(c => c.id), [1, 2])
+    assert.equal(state.alreadyDone, 3)
+    assert.deepEqual(state.progress(), { done: 3, total: 6 })
+    const grant = state.grant(1, W1, 0)
+    assert.deepEqual(grant.ok && grant.frames, [3])
+    assert.equal(state.checkFrame(1, 4, W1).ok, false, 'a frame already there is not accepted again')
+    state.frameDone(1, 3)
+    assert.equal(state.chunk(1)?.status, 'done')
+    assert.equal(state.isFinished(), false)
+    state.grant(2, W1, 0)
+    state.frameDone(2, 5)
+    state.frameDone(2, 6)
+    assert.equal(state.isFinished(), true)
+    assert.equal(state.succeeded(), true)
+    assert.deepEqual(state.counts(), { total: 6, done: 6, failed: 0 })
+  })
+
+  it('resumed with every frame already there: finished and succeeded before any claim', () => {
+    const state = new JobState([[1, 2], [3]], { leaseMs: LEASE, alreadyDone: new Set([1, 2, 3]) })
+    assert.equal(state.isFinished(), true)
+    assert.equal(state.succeeded(), true)
+    assert.equal(state.alreadyDone, 3)
+    assert.equal(state.grant(0, W1, 0).ok, false)
   })
 })

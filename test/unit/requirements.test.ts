@@ -93,6 +93,21 @@ describe('unmetRequirements', () => {
     assert.deepEqual(unmetRequirements(eeveeNext, debian), [])
   })
 
+  it('takes a job of unknown engine on any worker with a working engine', () => {
+    const unknown = { ...cyclesCpu, engine: '' }
+    assert.deepEqual(unmetRequirements(unknown, debian), [])
+    assert.deepEqual(unmetRequirements(unknown, { ...debian, engines: [] }),
+      ['needs a working engine, has none'])
+  })
+
+  it('gives a job that runs scripts only to a worker that allows them', () => {
+    const scripted = { ...cyclesCpu, scripts: true }
+    assert.deepEqual(unmetRequirements(scripted, debian),
+      ['needs Python scripts allowed, allows none'])
+    assert.deepEqual(unmetRequirements(scripted, { ...debian, scripts: true }), [])
+    assert.deepEqual(unmetRequirements(cyclesCpu, { ...debian, scripts: true }), [])
+  })
+
   it('lists every unmet requirement, in a fixed order', () => {
     const req: JobRequirements = {
       minBlender: '5.0', engine: 'CYCLES', device: 'GPU', denoiser: 'OPTIX'
@@ -110,7 +125,7 @@ describe('describeOffer', () => {
   it('sums up identical workers in one line', () => {
     assert.equal(describeOffer([debian, debian]),
       '2 workers: Blender 3.4.1, ' +
-      'BLENDER_EEVEE/BLENDER_WORKBENCH/CYCLES, CPU only, no denoiser')
+      'BLENDER_EEVEE/BLENDER_WORKBENCH/CYCLES, CPU only, no denoiser, no scripts')
   })
 
   it('merges what different workers offer, versions oldest first', () => {
@@ -118,14 +133,19 @@ describe('describeOffer', () => {
     assert.equal(describeOffer([gpuWorker, newest, debian]),
       '3 workers: Blender 3.4.1/4.2.3/10.0.0, ' +
       'BLENDER_EEVEE/BLENDER_EEVEE_NEXT/BLENDER_WORKBENCH/CYCLES, ' +
-      'GPU (CUDA/OPTIX) on 1 of 3, denoiser OPENIMAGEDENOISE/OPTIX')
+      'GPU (CUDA/OPTIX) on 1 of 3, denoiser OPENIMAGEDENOISE/OPTIX, no scripts')
   })
 
   it('says GPU without a count when every worker has one', () => {
     assert.equal(describeOffer([gpuWorker]),
       '1 worker: Blender 4.2.3, ' +
       'BLENDER_EEVEE_NEXT/BLENDER_WORKBENCH/CYCLES, GPU (CUDA/OPTIX), ' +
-      'denoiser OPENIMAGEDENOISE/OPTIX')
+      'denoiser OPENIMAGEDENOISE/OPTIX, no scripts')
+  })
+
+  it('says where scripts are allowed', () => {
+    assert.match(describeOffer([{ ...debian, scripts: true }, debian]), /, scripts allowed on 1 of 2$/)
+    assert.match(describeOffer([{ ...debian, scripts: true }]), /, scripts allowed$/)
   })
 
   it('says when there is nobody', () => {

@@ -116,6 +116,13 @@ describe('verifyImage on real Blender renders', () => {
       { ok: false, reason: 'image is 32x18, expected 64x36' })
   })
 
+  it('takes any size when the job\'s size is unknown (0x0), and says which', (t) => {
+    if (rendered !== true) return t.skip(rendered)
+    assert.deepEqual(verifyImage(file('half.png'), { format: 'PNG', width: 0, height: 0 }),
+      { ok: true, width: 32, height: 18 })
+    assert.equal(verifyImage(file('half.png').subarray(0, 100), { format: 'PNG', width: 0, height: 0 }).ok, false)
+  })
+
   it('fails every file cut short, at any length', (t) => {
     if (rendered !== true) return t.skip(rendered)
     for (const [name, format] of RENDERS) {

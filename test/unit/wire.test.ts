@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
+import { PROTOCOL_VERSION } from '../../src/common/constants.js'
 import { WireError } from '../../src/common/errors.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import {
@@ -14,7 +15,7 @@ const announcement = {
     jobId: 'abc123',
     blend: { sha256: HASH, size: 1234, name: 'scene.blend' },
     settings: { scene: 'Scene', format: 'PNG', width: 64, height: 36, engine: '', samples: 0, resolutionPercentage: 0, device: '' },
-    requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', denoiser: '' },
+    requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', denoiser: '', scripts: false },
     openChunks: [{ id: 0, frames: [-5, -4, 0, 1] }],
     openCount: 1,
     coordinatorAddrs: [],
@@ -47,8 +48,15 @@ describe('wire messages', () => {
 
   it('a message of another protocol version is not ours', () => {
     const other = encodeSwarmMessage(announcement)
-    other[1] = 2 // field 1 (version) is the first varint
+    other[1] = PROTOCOL_VERSION + 1 // field 1 (version) is the first varint
     assert.equal(decodeSwarmMessage(other), undefined)
+  })
+
+  it('ignores, never rejects, a message of another version that breaks this version\'s rules', () => {
+    const unsafeId = encodeSwarmMessage({ job: { ...announcement.job, jobId: '../../x' } })
+    assert.throws(() => decodeSwarmMessage(unsafeId), WireError)
+    unsafeId[1] = PROTOCOL_VERSION + 1
+    assert.equal(decodeSwarmMessage(unsafeId), undefined)
   })
 
   it('refuses an oversized gossip message before parsing it', () => {
