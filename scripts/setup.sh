@@ -3,6 +3,8 @@
 #   - a Node.js >= 22 (from the npm registry's `node` package into .node/
 #     when the system Node is older),
 #   - Blender (Debian's `blender` package, when running as root with apt),
+#   - on Linux, bubblewrap, which workers run Blender in (the same way;
+#     without it they run Blender unsandboxed and say so),
 #   - the npm dependencies, and the TypeScript build in dist/.
 # Safe to run again: each step checks first. `--quiet` prints only failures.
 set -euo pipefail
@@ -42,6 +44,19 @@ if ! command -v blender >/dev/null 2>&1 && [ -z "${BLENDNET_BLENDER:-}" ]; then
   else
     echo "setup: Blender is not installed; install it (Debian: sudo apt-get install blender) or set BLENDNET_BLENDER." >&2
     exit 1
+  fi
+fi
+
+# 2b. bubblewrap: optional, so its absence is a note, not a failure.
+if [ "$(uname -s)" = Linux ] && ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing bubblewrap with apt-get (Blender's sandbox)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q bubblewrap >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1; } ||
+      echo "setup: could not install bubblewrap; workers will run Blender without a sandbox." >&2
+  else
+    say "bubblewrap is not installed: workers will run Blender without a sandbox (Debian: sudo apt-get install bubblewrap)"
   fi
 fi
 

@@ -4,7 +4,7 @@
  * starts one Blender process per chunk. A renderer that keeps one Blender
  * session per job open can replace it without changing callers.
  */
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { ImageFormat } from '../job/naming.js'
 import { logger } from '../common/log.js'
 import { renderChunkArgv } from './argv.js'
@@ -17,6 +17,7 @@ import type { BlenderInstall } from './install.js'
 import { DEFAULT_HANG_TIMEOUT_MS } from './limits.js'
 import { runBlender, type BlenderRun } from './process.js'
 import { checkRequest, describeChunk, savedFrames } from './request.js'
+import type { Sandbox } from './sandbox.js'
 
 const log = logger('blender:driver')
 
@@ -76,12 +77,19 @@ export interface ChunkRenderer {
   render: (req: ChunkRenderRequest) => Promise<ChunkRenderResult>
 }
 
+export interface ProcessRendererOptions {
+  /** Made for this Blender by chooseSandbox; none runs Blender as is. */
+  sandbox?: Sandbox
+}
+
 /** Starts one Blender process per chunk. */
 export class ProcessChunkRenderer implements ChunkRenderer {
   private readonly blender: BlenderInstall
+  private readonly sandbox: Sandbox | undefined
 
-  constructor (blender: BlenderInstall) {
+  constructor (blender: BlenderInstall, opts: ProcessRendererOptions = {}) {
     this.blender = blender
+    this.sandbox = opts.sandbox
   }
 
   async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
@@ -94,12 +102,24 @@ export class ProcessChunkRenderer implements ChunkRenderer {
     log.debug('starting Blender', { chunk: describeChunk(expect),
       dir: expect.chunkDir })
     const argv = renderChunkArgv(expect)
-    const run = await runBlender(this.blender, argv, expect, blenderLog)
+    const run = await runBlender(this.blender, argv,
+      { ...expect, sandbox: this.sandbox, readable: readablePaths(expect) }, blenderLog)
 
     await judge(expect, run, blenderLog)
     return { frames: savedFrames(expect), logPath: run.logPath,
       warnings: blenderLog.warnings }
   }
+}
+
+/**
+ * What a sandboxed Blender may read besides the system: the .blend's
+ * folder (on a worker, the job's files dir, where the path map points)
+ * and any mapped file placed elsewhere.
+ */
+function readablePaths (req: ChunkRenderRequest): string[] {
+  const blendDir = dirname(req.blendPath)
+  const mapped = Object.values(req.pathMap ?? {}).map(p => resolve(p))
+  return [blendDir, ...mapped.filter(p => !p.startsWith(blendDir + '/'))]
 }
 
 /** Node's timers hold up to 2^31-1 ms; a longer one would fire at once. */

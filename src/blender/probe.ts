@@ -10,7 +10,7 @@
  * Blender process per engine, about 0.8 s of start-up each.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { availableParallelism, tmpdir, totalmem } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { logger } from '../common/log.js'
@@ -22,6 +22,7 @@ import { BlenderLog } from './chunk-log.js'
 import type { BlenderInstall } from './install.js'
 import { KILL_GRACE_MS } from './limits.js'
 import { blenderWords } from './log-parser.js'
+import { sandboxedCommand, signalOfExit, usableMemory, type Sandbox } from './sandbox.js'
 
 export {
   healthSummary, type GpuDevice, type WorkerCapabilities
@@ -65,6 +66,9 @@ export interface ProbeOptions {
   /** Default PROBE_TIMEOUT_MS. */
   timeoutMs?: number
   signal?: AbortSignal
+  /** Probe in the sandbox chunks will render in, so that a Blender the
+   * sandbox breaks stops the worker at start. */
+  sandbox?: Sandbox
 }
 
 /** This Blender cannot render at all; the worker must not start. */
@@ -90,10 +94,10 @@ export async function probeBlender (
   const outDir = await mkdtemp(join(tmpdir(), 'blendnet-probe-'))
   try {
     const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS
-    const result = await runProbe(install, outDir, timeoutMs, opts.signal)
+    const result = await runProbe(install, outDir, timeoutMs, opts)
     if (result.isCanceled) throw opts.signal?.reason ?? new Error('cancelled')
 
-    const report = judgeRun(install, { ...result, timeoutMs })
+    const report = judgeRun(install, { ...result, timeoutMs, sandboxed: opts.sandbox !== undefined })
     return {
       blenderVersion: report.blenderVersion,
       engines: await workingEngines(install, report.renders, outDir),
@@ -116,16 +120,19 @@ function probeArgv (outDir: string): string[] {
 }
 
 async function runProbe (
-  install: BlenderInstall, outDir: string, timeoutMs: number,
-  signal: AbortSignal | undefined
+  install: BlenderInstall, outDir: string, timeoutMs: number, opts: ProbeOptions
 ) {
-  return await execa(install.path, probeArgv(outDir), {
+  const { file, args } = opts.sandbox === undefined
+    ? { file: install.path, args: probeArgv(outDir) }
+    : sandboxedCommand(opts.sandbox, probeArgv(outDir),
+      { readable: [], writable: [outDir], cwd: outDir, fillsShaderCache: true })
+  return await execa(file, args, {
     cwd: outDir,
     stdin: 'ignore',
     all: true,
     reject: false,
     timeout: timeoutMs,
-    cancelSignal: signal,
+    cancelSignal: opts.signal,
     forceKillAfterDelay: KILL_GRACE_MS
   })
 }
@@ -138,6 +145,7 @@ interface ProbeOutcome {
   timeoutMs: number
   code?: string
   originalMessage?: string
+  sandboxed: boolean
 }
 
 /** The report, if the process ended well and printed one. */
@@ -151,12 +159,18 @@ function judgeRun (
     throw new BlenderUnhealthyError(install.path, reason, blenderLog.logTail)
   }
 
-  const problem = processProblem(result, lines, blenderLog)
-  if (problem !== undefined) fail(problem)
+  const problem = processProblem(sandboxOutcome(result), lines, blenderLog)
+  if (problem !== undefined) fail(result.sandboxed ? `${problem} (in the bubblewrap sandbox)` : problem)
   logWarnings(lines)
   const report = readReport(lines)
   if (typeof report === 'string') fail(report)
   return report as ProbeReport
+}
+
+/** bwrap exits 128 + the signal that killed Blender: name the signal. */
+function sandboxOutcome (result: ProbeOutcome): ProbeOutcome {
+  const signal = result.sandboxed ? signalOfExit(result.exitCode) : undefined
+  return signal === undefined ? result : { ...result, signal, exitCode: undefined }
 }
 
 /** Why the process itself went wrong: never started, died, hung. */
@@ -351,11 +365,4 @@ function isAllBlack (image: PngPixels): boolean {
     for (let c = 0; c < colours; c++) if (image.data[i + c] !== 0) return false
   }
   return true
-}
-
-/** RAM, or the container's memory limit when that is lower. */
-function usableMemory (): number {
-  const limit = process.constrainedMemory()
-  const total = totalmem()
-  return limit > 0 && limit < total ? limit : total
 }

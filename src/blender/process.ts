@@ -15,6 +15,7 @@ import type { BlenderLog } from './chunk-log.js'
 import type { ProcessOutcome } from './chunk-verdict.js'
 import type { BlenderInstall } from './install.js'
 import { KILL_GRACE_MS } from './limits.js'
+import { sandboxedCommand, signalOfExit, type Sandbox } from './sandbox.js'
 
 const log = logger('blender:process')
 
@@ -28,6 +29,10 @@ export interface RunOptions {
   signal?: AbortSignal
   onFrameSaved?: (frame: number, path: string) => void
   onLogLine?: (line: string) => void
+  /** Run Blender in this sandbox, writing only to the chunk dir. */
+  sandbox?: Sandbox
+  /** What the sandboxed Blender may read: the .blend's folder, job files. */
+  readable?: string[]
 }
 
 export interface BlenderRun {
@@ -53,7 +58,11 @@ export async function runBlender (
 function startBlender (
   blender: BlenderInstall, argv: string[], opts: RunOptions
 ) {
-  return execa(blender.path, argv, {
+  const { file, args } = opts.sandbox === undefined
+    ? { file: blender.path, args: argv }
+    : sandboxedCommand(opts.sandbox, argv,
+      { readable: opts.readable ?? [], writable: [opts.chunkDir], cwd: opts.chunkDir })
+  return execa(file, args, {
     // A relative output path in the scene would land here, where the
     // verdict sees it as an extra file (case B29).
     cwd: opts.chunkDir,
@@ -186,9 +195,10 @@ function outcomeOf (
   result: ExecaOutcome, opts: RunOptions, hung: boolean
 ): ProcessOutcome {
   const neverRan = result.exitCode === undefined && result.signal === undefined
+  const sandboxSignal = opts.sandbox === undefined ? undefined : signalOfExit(result.exitCode)
   return {
-    exitCode: result.exitCode,
-    signal: result.signal,
+    exitCode: sandboxSignal === undefined ? result.exitCode : undefined,
+    signal: result.signal ?? sandboxSignal,
     timedOut: result.timedOut,
     cancelled: result.isCanceled,
     hung,

@@ -103,6 +103,24 @@ export function bootstrapAddrs (values: string[]): string[] {
   return values
 }
 
+/**
+ * An allow-list of peer IDs from a repeatable flag (commas also split);
+ * undefined when the flag is absent: the swarm is open.
+ */
+export function peerIdSet (values: string[], flag: string): Set<string> | undefined {
+  const ids = values.flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+  if (values.length === 0) return undefined
+  if (ids.length === 0) throw new UsageError(`${flag} needs a peer ID, as \`blendnet id\` prints it`)
+  for (const id of ids) {
+    try {
+      peerIdFromString(id)
+    } catch {
+      throw new UsageError(`${flag} "${id}" is not a peer ID; copy one as \`blendnet id\` or a worker prints it`)
+    }
+  }
+  return new Set(ids)
+}
+
 /** True when every address is on the loopback interface. */
 export function allLoopback (addrs: string[]): boolean {
   return addrs.length > 0 && addrs.every(a => /^\/ip4\/127\.|^\/ip6\/::1\//.test(a))

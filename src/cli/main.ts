@@ -10,6 +10,8 @@ import { BlenderUnhealthyError } from '../blender/probe.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
 import { FrameSpecError } from '../job/frames.js'
 import { demoCommand, DEMO_HELP } from './demo-command.js'
+import { idCommand, ID_HELP } from './id-command.js'
+import { keygenCommand, KEYGEN_HELP } from './keygen-command.js'
 import { submitCommand, SUBMIT_HELP } from './submit-command.js'
 import { workerCommand, WORKER_HELP } from './worker-command.js'
 
@@ -19,17 +21,23 @@ commands:
   worker    join the render swarm and render jobs
   submit    render a .blend on the swarm, writing frames to --output
   demo      render a generated scene on a few local workers
+  id        print this peer's ID and where its key is
+  keygen    write a new swarm key, for a private swarm
 
 Run blendnet <command> --help for a command's options.
 
 ${WORKER_HELP}
 ${SUBMIT_HELP}
-${DEMO_HELP}`
+${DEMO_HELP}
+${ID_HELP}
+${KEYGEN_HELP}`
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   worker: workerCommand,
   submit: submitCommand,
-  demo: demoCommand
+  demo: demoCommand,
+  id: idCommand,
+  keygen: keygenCommand
 }
 
 /** Errors that are the user's to fix: their message is the whole story. */

@@ -11,10 +11,11 @@ import { Journal, journalPath } from '../coordinator/journal.js'
 import { OutputFolder } from '../coordinator/output.js'
 import { formatFrameList } from '../job/frames.js'
 import { renderKeyOf } from '../job/spec.js'
-import { newPeerKey } from '../net/identity.js'
+import { openIdentity } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
+import { describeSwarm, resolveSwarmKey } from '../net/swarm-key.js'
 import {
-  allLoopback, bootstrapAddrs, listenAddrs, listFlag, parse, positiveInt,
+  allLoopback, bootstrapAddrs, listenAddrs, listFlag, peerIdSet, parse, positiveInt,
   stringFlag, type Options
 } from './args.js'
 import { count, say } from './console.js'
@@ -42,9 +43,16 @@ options:
   --bootstrap <multiaddr>  a worker or peer to join the swarm through (repeatable)
   --listen <multiaddr>     where workers reach this coordinator
   --blender <path>         the Blender used to inspect the scene
+  --key <file>             the key this submit runs under, its peer ID
+                           (default: identity.key in the config dir)
+  --swarm-key <file>       join only the private swarm of this key (default:
+                           $BLENDNET_SWARM_KEY, else swarm.key in the config
+                           dir if there is one); see blendnet keygen
   --timeout <duration>     give up on frames still missing after this long
   --worker-wait <duration> give up if no worker appears for this long (default 10m)
   --allow-missing          render even if files the scene reads are missing
+  --allow-worker <peer id> let only this worker claim (repeatable, or
+                           comma-separated); without it, any worker may
   --allow-scripts          let Blender run the Python stored in the file
                            (drivers, registered scripts); only workers started
                            with --allow-scripts take the job
@@ -60,11 +68,14 @@ const OPTIONS: Options = {
   bootstrap: { type: 'string', multiple: true },
   listen: { type: 'string', multiple: true },
   blender: { type: 'string' },
+  key: { type: 'string' },
+  'swarm-key': { type: 'string' },
   timeout: { type: 'string' },
   'worker-wait': { type: 'string' },
   'no-mdns': { type: 'boolean' },
   'allow-missing': { type: 'boolean' },
   'allow-scripts': { type: 'boolean' },
+  'allow-worker': { type: 'string', multiple: true },
   engine: { type: 'string' },
   device: { type: 'string' },
   samples: { type: 'string' },
@@ -115,6 +126,7 @@ export async function submitCommand (args: string[]): Promise<number> {
   const bootstrap = bootstrapAddrs(listFlag(parsed, 'bootstrap'))
   const timeoutText = stringFlag(parsed, 'timeout')
   const timeoutMs = timeoutText === undefined ? undefined : parseDuration(timeoutText, '--timeout')
+  const allowedWorkers = peerIdSet(listFlag(parsed, 'allow-worker'), '--allow-worker')
   const waitText = stringFlag(parsed, 'worker-wait')
   const workerWaitMs = waitText === undefined ? undefined : parseDuration(waitText, '--worker-wait')
   let listen = listenAddrs(listFlag(parsed, 'listen'), '--listen')
@@ -122,6 +134,11 @@ export async function submitCommand (args: string[]): Promise<number> {
     // Workers on this host only need loopback; others need a real address.
     listen = [allLoopback(bootstrap) ? '/ip4/127.0.0.1/tcp/0' : '/ip4/0.0.0.0/tcp/0']
   }
+
+  const swarmKey = await resolveSwarmKey(stringFlag(parsed, 'swarm-key'))
+  const identity = await openIdentity('submit', stringFlag(parsed, 'key'))
+  say(describeSwarm(swarmKey))
+  if (identity.note !== undefined) say(`note: ${identity.note}`)
 
   const blender = await findBlender(stringFlag(parsed, 'blender'))
   const plan = await planJob(input, blender)
@@ -147,8 +164,11 @@ export async function submitCommand (args: string[]): Promise<number> {
   }
 
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
-  const node = await createSwarmNode({ privateKey: await newPeerKey(), listen, bootstrap, mdns })
+  const node = await createSwarmNode({ privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk })
   say(`coordinator ${node.peerId.toString()} listening on ${node.getMultiaddrs().map(String).join(' ')}`)
+  say(allowedWorkers === undefined
+    ? 'workers: any may claim (no --allow-worker list)'
+    : `workers: only the ${count(allowedWorkers.size, 'peer')} of --allow-worker may claim`)
   const coordinator = new Coordinator({
     node,
     job: spec,
@@ -156,6 +176,7 @@ export async function submitCommand (args: string[]): Promise<number> {
     alreadyDone: resume.done,
     timeoutMs,
     workerWaitMs,
+    allowedWorkers,
     onEvent: printEvent
   })
   // Ctrl-C ends the job like a timeout: the summary says what is done.

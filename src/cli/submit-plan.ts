@@ -113,7 +113,8 @@ export async function planJob (input: SubmitInput,
       engine: input.engine?.toUpperCase() ?? scene.engine,
       device: deviceOf(scene, input),
       denoiser: scene.denoising ? scene.denoiser ?? 'OPENIMAGEDENOISE' : undefined,
-      scripts: input.allowScripts === true
+      scripts: input.allowScripts === true,
+      jobBytes: totalBytes(built.manifest.files)
     },
     chunks: splitIntoChunks(frames, input.chunkSize)
   }
@@ -168,7 +169,8 @@ async function planUnreadable (input: SubmitInput,
       minBlender: checked.minBlender,
       engine: input.engine?.toUpperCase() ?? '',
       device,
-      scripts: input.allowScripts === true
+      scripts: input.allowScripts === true,
+      jobBytes: totalBytes(built.manifest.files)
     },
     chunks: splitIntoChunks(frames, input.chunkSize)
   }
@@ -245,6 +247,10 @@ function checkSceneOutputs (scene: SceneInfo, format: ImageFormat,
   if (scene.usesPython.length > 0 && !allowScripts) {
     notes.push(`scene "${scene.name}" needs Python that workers do not run unless you pass --allow-scripts, so frames may differ from your own renders: ${scene.usesPython.join('; ')}`)
   }
+}
+
+function totalBytes (files: Array<{ size: number }>): number {
+  return files.reduce((sum, f) => sum + f.size, 0)
 }
 
 function pickScene (info: BlendInfo, wanted: string | undefined): SceneInfo {

@@ -6,14 +6,17 @@ import { join, resolve } from 'node:path'
 import { findBlender } from '../blender/install.js'
 import { ProcessChunkRenderer } from '../blender/driver.js'
 import { healthSummary, probeBlender } from '../blender/probe.js'
+import { chooseSandbox, parseSandboxMode } from '../blender/sandbox.js'
 import { parseDuration } from '../common/duration.js'
+import { parseSize } from '../common/sizes.js'
 import { UsageError } from '../common/errors.js'
-import { loadOrCreatePeerKey } from '../net/identity.js'
+import { openIdentity } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
+import { describeSwarm, resolveSwarmKey } from '../net/swarm-key.js'
 import { WorkDir } from '../worker/work-dir.js'
 import { Worker } from '../worker/worker.js'
 import {
-  allLoopback, bootstrapAddrs, listenAddrs, listFlag, parse, stringFlag, type Options
+  allLoopback, bootstrapAddrs, listenAddrs, listFlag, parse, peerIdSet, stringFlag, type Options
 } from './args.js'
 import { say, untilSignal } from './console.js'
 
@@ -32,17 +35,33 @@ options:
                            the LAN are found by mDNS
   --blender <path>         the Blender to render with (default: $BLENDNET_BLENDER
                            or blender on PATH)
-  --work-dir <dir>         scene cache, chunk folders and this worker's key
-                           (default ~/.cache/blendnet/worker)
+  --work-dir <dir>         scene cache and chunk folders (default
+                           ~/.cache/blendnet/worker); when given, also this
+                           worker's key, <dir>/peer.key
+  --key <file>             this worker's key, its peer ID (default: the
+                           --work-dir's, else identity.key in the config dir)
+  --swarm-key <file>       join only the private swarm of this key (default:
+                           $BLENDNET_SWARM_KEY, else swarm.key in the config
+                           dir if there is one); see blendnet keygen
   --once                   leave after the first job joined has finished,
                            removing the work files
   --hang-timeout <duration>
                            stop a Blender that prints nothing for this long
                            and fail its chunk as hung (default 5m; 0 = never)
+  --allow-coordinator <peer id>
+                           take jobs only from this submitter (repeatable, or
+                           comma-separated); without it, from any peer
+  --max-job-size <size>    decline jobs whose files are larger, e.g. 50GiB
+                           (default: the free space of the work dir, less
+                           1 GiB for frames)
   --allow-scripts          take jobs submitted with --allow-scripts, letting
                            Blender run the Python stored in their files
                            (drivers, registered scripts): only for a swarm
                            whose submitters you trust
+  --sandbox auto|bwrap|none
+                           run Blender under bubblewrap: no network, no home,
+                           a read-only system, limits (default auto: when
+                           bwrap works here; bwrap: refuse to start without)
   --no-mdns                do not look for peers on the LAN
 `
 
@@ -51,9 +70,14 @@ const OPTIONS: Options = {
   bootstrap: { type: 'string', multiple: true },
   blender: { type: 'string' },
   'work-dir': { type: 'string' },
+  key: { type: 'string' },
+  'swarm-key': { type: 'string' },
   once: { type: 'boolean' },
   'allow-scripts': { type: 'boolean' },
   'hang-timeout': { type: 'string' },
+  'allow-coordinator': { type: 'string', multiple: true },
+  'max-job-size': { type: 'string' },
+  sandbox: { type: 'string' },
   'no-mdns': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
 }
@@ -77,36 +101,63 @@ export async function workerCommand (args: string[]): Promise<number> {
   if (hangTimeoutMs !== undefined && hangTimeoutMs > MAX_TIMER_MS) {
     throw new UsageError(`--hang-timeout "${hangText}" is longer than 24 days; use 0 to never stop a silent Blender`)
   }
+  const sizeText = stringFlag(parsed, 'max-job-size')
+  const maxJobBytes = sizeText === undefined ? undefined : parseSize(sizeText, '--max-job-size')
+  const allowedCoordinators = peerIdSet(listFlag(parsed, 'allow-coordinator'), '--allow-coordinator')
+  const sandboxMode = parseSandboxMode(stringFlag(parsed, 'sandbox'))
+  const swarmKey = await resolveSwarmKey(stringFlag(parsed, 'swarm-key'))
+  const workDirFlag = stringFlag(parsed, 'work-dir')
+  // A worker given its own --work-dir keeps its key there, so that several
+  // workers on one machine have their own peer IDs.
+  const identity = await openIdentity('worker', stringFlag(parsed, 'key') ??
+    (workDirFlag === undefined ? undefined : WorkDir.keyPath(resolve(workDirFlag))))
+  const { key } = identity
+  say(describeSwarm(swarmKey))
   const blender = await findBlender(stringFlag(parsed, 'blender'))
+  const { sandbox, summary: sandboxSummary } = await chooseSandbox(sandboxMode, blender)
   // A Blender that cannot render must not claim anything (it says why).
   const capabilities = {
-    ...await probeBlender(blender),
+    ...await probeBlender(blender, { sandbox }),
     scripts: parsed.values['allow-scripts'] === true
   }
-  const workDir = await WorkDir.open(resolve(stringFlag(parsed, 'work-dir') ?? defaultWorkDir()))
+  const workDir = await WorkDir.open(resolve(workDirFlag ?? defaultWorkDir()))
 
-  const key = await loadOrCreatePeerKey(workDir.keyPath)
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
-  const node = await createSwarmNode({ privateKey: key, listen, bootstrap, mdns })
+  const node = await createSwarmNode({ privateKey: key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk })
     .catch(async (err) => { await workDir.release(); throw err })
   const worker = new Worker({
-    node, key, renderer: new ProcessChunkRenderer(blender),
-    capabilities, workDir, once: parsed.values.once === true, hangTimeoutMs
+    node, key, renderer: new ProcessChunkRenderer(blender, { sandbox }),
+    capabilities, workDir, once: parsed.values.once === true, hangTimeoutMs, allowedCoordinators, maxJobBytes
   })
   await worker.start()
 
   say(`blendnet worker ${node.peerId.toString()}`)
-  say(`  ${healthSummary(capabilities)}`)
-  say(`  Blender at ${blender.path}, work dir ${workDir.root}`)
+  say(`  ${healthSummary(capabilities)}; ${sandboxSummary}`)
+  say(`  Blender at ${blender.path}, work dir ${workDir.root}, key ${identity.path}`)
+  say(allowedCoordinators === undefined
+    ? '  jobs: from any submitter (no --allow-coordinator list)'
+    : `  jobs: only from ${[...allowedCoordinators].join(', ')}`)
   say('  others can join through:')
   for (const addr of node.getMultiaddrs()) say(`    ${addr.toString()}`)
   if (bootstrap.length === 0 && !mdns) say('  (no --bootstrap and no mDNS: waiting for peers to dial in)')
 
-  const signal = await Promise.race([untilSignal(), worker.done.then(() => undefined)])
-  await worker.stop()
-  await node.stop()
-  await workDir.release()
-  if (signal !== undefined) say(`worker stopped (${signal})`)
-  else say('worker finished its job and removed its work files')
+  let signal: string | undefined
+  try {
+    signal = await Promise.race([untilSignal(), worker.done.then(() => undefined)])
+    await worker.stop()
+    await node.stop()
+  } finally {
+    // Fail to destroy: whatever ends the worker, no scene, dependency or
+    // render of anyone's job stays behind on this machine.
+    await workDir.removeWorkFiles()
+    await workDir.release()
+  }
+  if (worker.fatal !== undefined) {
+    say(`worker stopped: ${worker.fatal.message}; its work files are removed`)
+    return 1
+  }
+  say(signal !== undefined
+    ? `worker stopped (${signal}) and removed its work files`
+    : 'worker finished its job and removed its work files')
   return 0
 }

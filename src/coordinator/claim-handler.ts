@@ -21,6 +21,10 @@ const OK_EMPTY: ClaimReply = { ok: true, reason: '', leaseMs: 0, frames: [] }
 
 export async function registerClaimHandler (ctx: CoordinatorContext): Promise<void> {
   await ctx.node.handle(CLAIM_PROTOCOL, (stream, connection) => {
+    if (!ctx.admit(connection.remotePeer.toString())) {
+      stream.abort(new Error('too many requests'))
+      return
+    }
     handle(ctx, stream, connection).catch((err) => {
       ctx.reject(connection.remotePeer.toString(), 'malformed-claim', messageOf(err))
       stream.abort(err as Error)
@@ -57,6 +61,7 @@ async function onClaim (ctx: CoordinatorContext, claim: Claim,
   connection: Connection): Promise<ClaimReply> {
   const worker = connection.remotePeer.toString()
   const { job, state } = ctx
+  if (!ctx.mayClaim(worker)) return refuse(ctx, worker, 'worker-not-allowed', 'this worker is not on the job\'s allow-list')
   if (claim.jobId !== job.jobId) return refuse(ctx, worker, 'unknown-job', `unknown job ${claim.jobId}`)
   if (!await verifyClaim(connection.remotePeer, claim)) {
     return refuse(ctx, worker, 'bad-signature', 'claim signature does not verify')
@@ -73,6 +78,7 @@ async function onClaim (ctx: CoordinatorContext, claim: Claim,
 
   const grant = state.grant(claim.chunkId, worker, Date.now())
   if (!grant.ok) return { ok: false, reason: grant.reason, leaseMs: 0, frames: [] }
+  if (grant.released !== undefined) ctx.onChunkReleased(grant.released, worker)
   ctx.onGranted(claim.chunkId, worker, grant.frames)
   return { ok: true, reason: '', leaseMs: ctx.leaseMs, frames: grant.frames }
 }

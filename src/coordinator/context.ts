@@ -13,6 +13,10 @@ export interface CoordinatorContext {
   leaseMs: number
   seenNonces: Set<string>
   presentWorkers: () => ReadonlySet<string>
+  /** False when the peer opens streams faster than it may (rate limit). */
+  admit: (peer: string) => boolean
+  /** The worker is on the allow-list, or there is none. */
+  mayClaim: (worker: string) => boolean
   markPresent: (worker: string, capabilities: WorkerCapabilities) => void
   /** Counts and logs a message refused as malformed or hostile. */
   reject: (peer: string, kind: string, reason: string) => void

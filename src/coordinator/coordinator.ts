@@ -12,6 +12,7 @@ import {
 import { logger } from '../common/log.js'
 import type { JobSpec } from '../job/spec.js'
 import { BlobServer } from '../net/fetch.js'
+import { DEFAULT_RATE_LIMIT, PeerRateLimit, type RateLimitOptions } from '../net/rate-limit.js'
 import { validateSwarmMessage } from '../net/gossip.js'
 import {
   describeOffer, healthSummary, unmetRequirements, type WorkerCapabilities
@@ -41,6 +42,10 @@ export interface CoordinatorOptions {
   workerWaitMs?: number
   /** Give up on the frames still missing after this long. */
   timeoutMs?: number
+  /** Streams per peer per second (default DEFAULT_RATE_LIMIT). */
+  rateLimit?: RateLimitOptions
+  /** Peer IDs that may claim; undefined: any worker (an open swarm). */
+  allowedWorkers?: ReadonlySet<string>
   onEvent?: (event: JobEvent) => void
 }
 
@@ -63,6 +68,7 @@ export class Coordinator {
   private readonly capabilities = new Map<string, WorkerCapabilities>()
   private readonly rejected: Record<string, number> = {}
   private readonly blobs: BlobServer
+  private readonly limit: PeerRateLimit
   private readonly started = Date.now()
   private lastWorkerSeen = Date.now()
   private lastWaitingNotice = Date.now() - WAITING_NOTICE_MS + FIRST_WAITING_NOTICE_MS
@@ -74,7 +80,10 @@ export class Coordinator {
 
   constructor (private readonly opts: CoordinatorOptions) {
     const leaseMs = opts.leaseMs ?? LEASE_MS
-    this.blobs = new BlobServer(opts.node)
+    this.limit = new PeerRateLimit(opts.node, opts.rateLimit ?? DEFAULT_RATE_LIMIT, (peer) => {
+      this.reject(peer, 'flooding', 'opened streams faster than allowed; cut off')
+    })
+    this.blobs = new BlobServer(opts.node, peer => this.limit.admit(peer))
     this.ctx = {
       node: opts.node,
       job: opts.job,
@@ -83,6 +92,8 @@ export class Coordinator {
       leaseMs,
       seenNonces: new Set(),
       presentWorkers: () => new Set(this.present.keys()),
+      mayClaim: (worker) => this.mayClaim(worker),
+      admit: (peer) => this.limit.admit(peer),
       markPresent: (worker, caps) => { this.markPresent(worker, caps) },
       reject: (peer, kind, reason) => { this.reject(peer, kind, reason) },
       onGranted: (chunk, worker, frames) => { this.onGranted(chunk, worker, frames) },
@@ -222,6 +233,8 @@ export class Coordinator {
   // ----------------------------------------------------------- workers --
 
   private markPresent (worker: string, caps: WorkerCapabilities): void {
+    // Only workers that may claim count: others cannot help this job.
+    if (!this.mayClaim(worker)) return
     if (!this.present.has(worker)) {
       const unmet = unmetRequirements(this.opts.job.requirements, caps)
       log.info('worker joined', {
@@ -232,6 +245,10 @@ export class Coordinator {
     this.present.set(worker, Date.now())
     this.capabilities.set(worker, caps)
     this.lastWorkerSeen = Date.now()
+  }
+
+  private mayClaim (worker: string): boolean {
+    return this.opts.allowedWorkers === undefined || this.opts.allowedWorkers.has(worker)
   }
 
   private reject (peer: string, kind: string, reason: string): void {

@@ -36,8 +36,15 @@ export interface Chunk {
   readonly failures: ChunkFailureRecord[]
 }
 
-export type Refusal = { ok: false, reason: string }
-export type Grant = { ok: true, frames: number[], expiresAt: number } | Refusal
+/** `stale`: the request came from a worker that no longer holds the chunk. */
+export type Refusal = { ok: false, reason: string, stale?: boolean }
+export type Grant = {
+  ok: true
+  frames: number[]
+  expiresAt: number
+  /** The chunk this worker held before, reopened by this claim. */
+  released?: number
+} | Refusal
 export type FrameCheck = { ok: true } | Refusal
 
 export interface JobStateOptions {
@@ -108,12 +115,16 @@ export class JobState {
     if (this.benched(worker)) {
       return refuse(`worker failed ${this.maxWorkerFailures} chunks of this job and takes no more of it`)
     }
+    // A worker renders one chunk at a time and claims only when idle: a
+    // claim from a holder means it gave its chunk up (it was restarted),
+    // so that chunk reopens now rather than after its lease.
     const held = this.leaseOf(worker)
-    if (held !== undefined) return refuse(`worker already holds chunk ${held.id}`)
+    if (held !== undefined) this.release(held.id, worker)
 
     chunk.status = 'leased'
     chunk.lease = { worker, expiresAt: now + this.leaseMs }
-    return { ok: true, frames: this.remaining(chunk), expiresAt: chunk.lease.expiresAt }
+    const grant = { ok: true as const, frames: this.remaining(chunk), expiresAt: chunk.lease.expiresAt }
+    return held === undefined ? grant : { ...grant, released: held.id }
   }
 
   /** leased → leased: the holder extends its lease. */
@@ -131,10 +142,10 @@ export class JobState {
     const chunk = this.chunks[id]
     if (chunk === undefined) return refuse(`no chunk ${id} in this job`)
     if (chunk.status !== 'leased' || chunk.lease?.worker !== worker) {
-      return refuse(`worker does not hold chunk ${id}`)
+      return { ...refuse(`worker does not hold chunk ${id}`), stale: true }
     }
     if (!chunk.frames.includes(frame)) return refuse(`frame ${frame} is not in chunk ${id}`)
-    if (chunk.done.has(frame)) return refuse(`frame ${frame} is already done`)
+    if (chunk.done.has(frame)) return { ...refuse(`frame ${frame} is already done`), stale: true }
     return { ok: true }
   }
 

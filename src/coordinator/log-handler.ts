@@ -29,6 +29,10 @@ export function chunkLogDir (outputDir: string, jobId: string): string {
 
 export async function registerChunkLogHandler (ctx: CoordinatorContext): Promise<void> {
   await ctx.node.handle(CHUNK_LOG_PROTOCOL, (stream, connection) => {
+    if (!ctx.admit(connection.remotePeer.toString())) {
+      stream.abort(new Error('too many requests'))
+      return
+    }
     handle(ctx, stream, connection).catch((err) => {
       stream.abort(err as Error)
       ctx.reject(connection.remotePeer.toString(), 'broken-chunk-log', messageOf(err))

@@ -9,11 +9,16 @@ import { MAX_FRAME_BYTES, RESULT_PROTOCOL } from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
 import { framed, readMessage, writeMessage } from '../net/streams.js'
 import { FrameResultCodec, ResultReplyCodec, type FrameResult } from '../net/wire.js'
+import type { JobSpec } from '../job/spec.js'
 import type { CoordinatorContext } from './context.js'
 import { OutputWriteError } from './output.js'
 
 export async function registerResultHandler (ctx: CoordinatorContext): Promise<void> {
   await ctx.node.handle(RESULT_PROTOCOL, (stream, connection) => {
+    if (!ctx.admit(connection.remotePeer.toString())) {
+      stream.abort(new Error('too many requests'))
+      return
+    }
     handle(ctx, stream, connection).catch((err) => {
       stream.abort(err as Error)
       if (err instanceof OutputWriteError) ctx.onOutputFailed(err.message)
@@ -22,14 +27,25 @@ export async function registerResultHandler (ctx: CoordinatorContext): Promise<v
   })
 }
 
+/**
+ * The largest file one frame of this job can be, refused before a byte is
+ * read: generous per pixel (16-bit RGBA, float EXR, a multilayer EXR with
+ * dozens of passes) plus a MiB of headers and metadata.
+ */
+export function maxFrameBytes (settings: JobSpec['settings']): number {
+  if (settings.width === 0) return MAX_FRAME_BYTES
+  const perPixel = settings.format === 'OPEN_EXR_MULTILAYER' ? 1024 : settings.format === 'OPEN_EXR' ? 64 : 16
+  return Math.min(MAX_FRAME_BYTES, 2 ** 20 + settings.width * settings.height * perPixel)
+}
+
 function headerProblem (ctx: CoordinatorContext, result: FrameResult,
-  worker: string): string | undefined {
-  if (result.jobId !== ctx.job.jobId) return `unknown job ${result.jobId}`
-  if (result.size === 0 || result.size > MAX_FRAME_BYTES) {
-    return `frame size ${result.size} is out of bounds`
+  worker: string): { reason: string, stale?: boolean } | undefined {
+  if (result.jobId !== ctx.job.jobId) return { reason: `unknown job ${result.jobId}`, stale: true }
+  if (result.size === 0 || result.size > maxFrameBytes(ctx.job.settings)) {
+    return { reason: `frame size ${result.size} is out of bounds` }
   }
   const check = ctx.state.checkFrame(result.chunkId, result.frame, worker)
-  return check.ok ? undefined : check.reason
+  return check.ok ? undefined : check
 }
 
 async function handle (ctx: CoordinatorContext, stream: Stream,
@@ -40,8 +56,8 @@ async function handle (ctx: CoordinatorContext, stream: Stream,
 
   const problem = headerProblem(ctx, result, worker)
   if (problem !== undefined) {
-    ctx.reject(worker, 'refused-result', problem)
-    await writeMessage(lp, ResultReplyCodec, { accepted: false, reason: problem })
+    ctx.reject(worker, 'refused-result', problem.reason)
+    await writeMessage(lp, ResultReplyCodec, { accepted: false, reason: problem.reason, stale: problem.stale === true })
     await stream.close()
     return
   }

@@ -5,6 +5,7 @@
  * GPU or a new enough version must not silently render something else
  * (cases B19, B22).
  */
+import { formatSize } from '../common/sizes.js'
 import { atLeastVersion, compareVersions } from '../common/versions.js'
 
 export interface GpuDevice {
@@ -30,6 +31,8 @@ export interface WorkerCapabilities {
   memoryBytes: number
   /** Its operator lets it run Python stored in job files (`--allow-scripts`). */
   scripts?: boolean
+  /** The most bytes of job files it takes now; 0 or absent: no limit. */
+  maxJobBytes?: number
 }
 
 export interface JobRequirements {
@@ -45,6 +48,8 @@ export interface JobRequirements {
   denoiser?: string
   /** Blender may run the Python stored in the file (`--allow-scripts`). */
   scripts?: boolean
+  /** All the job's files together, in bytes. */
+  jobBytes?: number
 }
 
 const GPU_KINDS = 'CUDA/OptiX/HIP/oneAPI/Metal'
@@ -69,8 +74,12 @@ export function unmetRequirements (
   if (req.denoiser !== undefined && !caps.denoisers.includes(req.denoiser)) {
     unmet.push(`needs denoiser ${req.denoiser}, has ${listOr(caps.denoisers)}`)
   }
-  if (req.scripts === true && !caps.scripts) {
+  if (req.scripts === true && caps.scripts !== true) {
     unmet.push('needs Python scripts allowed, allows none')
+  }
+  const room = caps.maxJobBytes ?? 0
+  if (room > 0 && (req.jobBytes ?? 0) > room) {
+    unmet.push(`needs room for ${formatSize(req.jobBytes ?? 0)} of files, has ${formatSize(room)}`)
   }
   return unmet
 }

@@ -35,10 +35,16 @@ export class BlobServer {
   private readonly files = new Map<string, string>()
   private readonly inMemory = new Map<string, Uint8Array>()
 
-  constructor (private readonly node: SwarmNode) {}
+  /** `admit` may refuse a peer's stream before anything is read. */
+  constructor (private readonly node: SwarmNode,
+    private readonly admit: (peer: string) => boolean = () => true) {}
 
   async start (): Promise<void> {
     await this.node.handle(FETCH_PROTOCOL, (stream, connection) => {
+      if (!this.admit(connection.remotePeer.toString())) {
+        stream.abort(new Error('too many requests'))
+        return
+      }
       this.serve(stream, connection).catch((err: Error) => {
         log.warn('fetch failed', { peer: connection.remotePeer.toString(), err: err.message })
         stream.abort(err)

@@ -2,7 +2,8 @@
  * The libp2p node every blendnet peer runs: TCP, noise, yamux, identify,
  * gossipsub on the jobs topic (scored: gossip-scoring.ts), and a private
  * kad-dht. Peers join the swarm through `--bootstrap` addresses (kept
- * connected) or, on a LAN, mDNS.
+ * connected) or, on a LAN, mDNS. With a swarm key, every connection is
+ * first wrapped by pnet (pnet.ts): peers without the key cannot connect.
  */
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
@@ -20,6 +21,7 @@ import { KAD_PROTOCOL } from '../common/constants.js'
 import { UsageError } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS } from './gossip-scoring.js'
+import { privateSwarm } from './pnet.js'
 
 const log = logger('net')
 
@@ -39,6 +41,8 @@ export interface SwarmNodeOptions {
   bootstrap: string[]
   /** Find peers on the LAN by multicast DNS. Never on in tests. */
   mdns: boolean
+  /** The private swarm's 32-byte pre-shared key; none for an open swarm. */
+  swarmKey?: Uint8Array
 }
 
 /** How often unreachable bootstrap peers are dialled again. */
@@ -77,6 +81,7 @@ async function createNode (opts: SwarmNodeOptions,
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen },
     transports: [tcp()],
+    ...(opts.swarmKey === undefined ? {} : { connectionProtector: privateSwarm(opts.swarmKey) }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,

@@ -32,6 +32,7 @@ export interface Requirements {
   device: string
   denoiser: string
   scripts?: boolean
+  jobBytes?: number
 }
 export interface Capabilities {
   blenderVersion: string
@@ -42,6 +43,8 @@ export interface Capabilities {
   cpuCount: number
   memoryBytes: number
   scripts?: boolean
+  /** 0 or absent: no limit. */
+  maxJobBytes?: number
 }
 export interface JobAnnouncement {
   jobId: string
@@ -114,11 +117,11 @@ export interface ChunkLog {
   sha256: Uint8Array
   failed: boolean
 }
-export interface ResultReply { accepted: boolean, reason: string }
+export interface ResultReply { accepted: boolean, reason: string, stale?: boolean }
 
 /** Requirements on the wire: empty strings stand for "none". */
 export function requirementsToWire (req: JobRequirements): Requirements {
-  return { ...req, denoiser: req.denoiser ?? '', scripts: req.scripts === true }
+  return { ...req, denoiser: req.denoiser ?? '', scripts: req.scripts === true, jobBytes: req.jobBytes ?? 0 }
 }
 
 export function requirementsFromWire (req: Requirements): JobRequirements {
@@ -127,7 +130,8 @@ export function requirementsFromWire (req: Requirements): JobRequirements {
     engine: req.engine,
     device: req.device === 'GPU' ? 'GPU' : 'CPU',
     denoiser: req.denoiser === '' ? undefined : req.denoiser,
-    scripts: req.scripts === true
+    scripts: req.scripts === true,
+    jobBytes: req.jobBytes ?? 0
   }
 }
 

@@ -5,13 +5,18 @@
  * with hard links into the cache: files beside the .blend keep their
  * relative places, files from elsewhere go under blendnet-external/, and
  * the path map tells the render script where each one went.
+ *
+ * Files are checked before every chunk: a file changed since it was
+ * verified (by Blender, a script, another user) is hashed again, and one
+ * that no longer matches its hash is tampering, which stops the worker.
  */
-import { access, copyFile, link, mkdir, readFile, rm } from 'node:fs/promises'
+import { access, copyFile, link, mkdir, readFile, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { planJobLayout, type PathMap } from '../blender/dependencies.js'
 import { logger } from '../common/log.js'
-import { fetchBlob, hex } from '../net/fetch.js'
+import { formatSize } from '../common/sizes.js'
+import { fetchBlob, hashFile, hex } from '../net/fetch.js'
 import type { SwarmNode } from '../net/node.js'
 import { JobManifestCodec, type BlobRef, type ManifestFile } from '../net/wire.js'
 import type { WorkDir } from './work-dir.js'
@@ -22,6 +27,18 @@ export interface PreparedJob {
   /** The .blend in the job dir, to hand to Blender. */
   blendPath: string
   pathMap: PathMap
+  /** Every file placed in the job dir, with the hash it must keep. */
+  placed: Array<{ path: string, sha256: Uint8Array }>
+}
+
+/** The job's files are more than this worker takes. */
+export class JobTooLargeError extends Error {
+  override name = 'JobTooLargeError'
+}
+
+/** A job file no longer holds what its hash says: someone changed it. */
+export class JobFileTamperedError extends Error {
+  override name = 'JobFileTamperedError'
 }
 
 export class JobFiles {
@@ -29,8 +46,11 @@ export class JobFiles {
   private readonly prepared = new Map<string, Promise<PreparedJob>>()
   /** Bytes fetched from other peers since start, for logs and tests. */
   fetchedBytes = 0
+  /** Size, inode and change time of each file when last verified. */
+  private readonly signatures = new Map<string, string>()
 
-  constructor (private readonly node: SwarmNode, private readonly workDir: WorkDir) {}
+  constructor (private readonly node: SwarmNode, private readonly workDir: WorkDir,
+    private readonly maxJobBytes = Infinity) {}
 
   /**
    * The job's files in place, prepared once however many chunks ask.
@@ -54,6 +74,12 @@ export class JobFiles {
 
   private async build (jobId: string, from: PeerId, manifestRef: BlobRef): Promise<PreparedJob> {
     const manifest = JobManifestCodec.decode(await readFile(await this.cached(from, manifestRef)))
+    // The announcement's size was checked before claiming; the manifest
+    // is what would be downloaded, and a coordinator may have lied.
+    const total = manifest.files.reduce((sum, f) => sum + f.size, 0)
+    if (total > this.maxJobBytes) {
+      throw new JobTooLargeError(`the job's files are ${formatSize(total)}, more than this worker's limit of ${formatSize(this.maxJobBytes)}`)
+    }
     const byPath = new Map(manifest.files.map(f => [f.path, f]))
     const before = this.fetchedBytes
     for (const file of manifest.files) await this.cached(from, refOf(file))
@@ -64,23 +90,59 @@ export class JobFiles {
     const jobDir = join(this.workDir.jobDir(from.toString(), jobId), `files-${hex(manifestRef.sha256).slice(0, 16)}`)
     await rm(jobDir, { recursive: true, force: true })
     const layout = planJobLayout(manifest.blendPath, manifest.dependencies, jobDir)
+    const placed: PreparedJob['placed'] = []
     for (const { from: source, to } of layout.copies) {
       const file = byPath.get(source)
       if (file === undefined) continue
       await place(this.workDir.blobPath(hex(file.sha256)), to)
+      placed.push({ path: to, sha256: file.sha256 })
     }
-    return { blendPath: layout.blendPath, pathMap: layout.pathMap }
+    const prepared = { blendPath: layout.blendPath, pathMap: layout.pathMap, placed }
+    await this.verify(prepared)
+    return prepared
   }
 
-  /** The file with this hash in the cache, fetched once if missing. */
+  /**
+   * Throws JobFileTamperedError when a file of the job no longer matches
+   * its hash. Only files whose size, inode or change time moved since
+   * their last check are hashed again, so this is cheap per chunk.
+   */
+  async verify (job: PreparedJob): Promise<void> {
+    for (const { path, sha256 } of job.placed) {
+      const now = await signatureOf(path)
+      if (now !== undefined && now === this.signatures.get(path)) continue
+      const actual = now === undefined ? undefined : await hashFile(path)
+      if (actual === undefined || Buffer.compare(actual, sha256) !== 0) {
+        throw new JobFileTamperedError(`job file ${path} ${actual === undefined ? 'is gone' : 'no longer matches its SHA-256'}`)
+      }
+      this.signatures.set(path, now as string)
+    }
+  }
+
+  /**
+   * The file with this hash in the cache, fetched once if missing. A
+   * cached file that changed since it was verified is hashed again and,
+   * if it no longer matches, fetched anew.
+   */
   private async cached (from: PeerId, ref: BlobRef): Promise<string> {
     const hash = hex(ref.sha256)
     const path = this.workDir.blobPath(hash)
-    if (await exists(path)) return path
+    if (await exists(path)) {
+      const now = await signatureOf(path)
+      if (now !== undefined && now === this.signatures.get(path)) return path
+      if (now !== undefined && Buffer.compare(await hashFile(path), ref.sha256) === 0) {
+        this.signatures.set(path, now)
+        return path
+      }
+      log.warn('cached file does not match its hash, fetching it again', { hash })
+      await rm(path, { force: true })
+    }
     let pending = this.fetches.get(hash)
     if (pending === undefined) {
-      pending = fetchBlob(this.node, from, ref, path).then(() => {
+      pending = fetchBlob(this.node, from, ref, path).then(async () => {
         this.fetchedBytes += ref.size
+        const signature = await signatureOf(path)
+        if (signature !== undefined) this.signatures.set(path, signature)
         return path
       })
       this.fetches.set(hash, pending)
@@ -98,6 +160,13 @@ function refOf (file: ManifestFile): BlobRef {
 async function place (cached: string, to: string): Promise<void> {
   await mkdir(dirname(to), { recursive: true })
   await link(cached, to).catch(async () => { await copyFile(cached, to) })
+}
+
+/** What changes when a file's content can have changed; ctime cannot be
+ * set back by an unprivileged writer. */
+async function signatureOf (path: string): Promise<string | undefined> {
+  const st = await stat(path).catch(() => undefined)
+  return st === undefined ? undefined : `${st.size}:${st.ino}:${st.ctimeMs}`
 }
 
 async function exists (path: string): Promise<boolean> {

@@ -1,7 +1,8 @@
 /**
  * A worker's work dir:
  *
- *   peer.key                  the worker's libp2p key (mode 0600)
+ *   peer.key                  the worker's libp2p key (mode 0600), used
+ *                             when --work-dir is given (see net/identity.ts)
  *   worker.lock               PID of the worker using this dir
  *   blobs/<sha256>            job files by content hash, shared across jobs
  *   jobs/<coordinator>/<job>/ one job, by the coordinator's peer ID (so
@@ -29,15 +30,17 @@ export class WorkDir {
     }
     const dir = new WorkDir(root)
     await dir.lock()
-    // Chunk folders left by a worker that was killed would collide with
-    // this run's; what they held was never acknowledged, so it goes.
-    await rm(join(root, 'jobs'), { recursive: true, force: true })
+    // A worker that was killed could not wipe its files: do it now. Its
+    // chunks were never acknowledged, and its jobs' files are not ours to
+    // keep (a worker holds job files only while it works on them).
+    await dir.removeWorkFiles()
+    await mkdir(join(root, 'blobs'))
     await mkdir(join(root, 'jobs'))
     return dir
   }
 
-  get keyPath (): string {
-    return join(this.root, 'peer.key')
+  static keyPath (root: string): string {
+    return join(root, 'peer.key')
   }
 
   blobPath (sha256Hex: string): string {
@@ -63,7 +66,7 @@ export class WorkDir {
     await rm(this.jobDir(coordinator, jobId), { recursive: true, force: true })
   }
 
-  /** Everything but the key: what an ephemeral worker leaves behind. */
+  /** Everything but the key and the lock: what a stopping worker wipes. */
   async removeWorkFiles (): Promise<void> {
     await rm(join(this.root, 'jobs'), { recursive: true, force: true })
     await rm(join(this.root, 'blobs'), { recursive: true, force: true })

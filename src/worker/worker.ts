@@ -4,8 +4,7 @@
  * Blender, pushes every frame to the coordinator and starts over. It holds
  * one chunk at a time and renews its lease while it works on it.
  */
-import { access, rm } from 'node:fs/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { rm, statfs } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Message } from '@libp2p/gossipsub'
@@ -14,7 +13,7 @@ import { ChunkRenderError } from '../blender/errors.js'
 import type { ChunkRenderer, ChunkRenderRequest } from '../blender/driver.js'
 import {
   JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
-  PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS, UPLOAD_RETRY_FIRST_MS, UPLOAD_RETRY_MAX_MS
+  PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
 } from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
@@ -27,12 +26,16 @@ import {
   type SwarmMessage
 } from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
-import { JobFiles } from './job-files.js'
+import { deliverFrame, LeaseLostError, reportChunkFailure, sendChunkLog } from './delivery.js'
+import { JobFileTamperedError, JobFiles, JobTooLargeError } from './job-files.js'
 import { KnownJob, type Offer } from './known-job.js'
 import { LeaseKeeper } from './lease-keeper.js'
 import type { WorkDir } from './work-dir.js'
 
 const log = logger('worker')
+
+/** Room kept free beside a job's files, for its frames and Blender's temp files. */
+const DISK_MARGIN_BYTES = 1024 ** 3
 
 export interface WorkerOptions {
   node: SwarmNode
@@ -47,10 +50,15 @@ export interface WorkerOptions {
   jobStaleMs?: number
   /** Stop a Blender silent for this long (default: the driver's). */
   hangTimeoutMs?: number
+  /** Coordinator peer IDs whose jobs it takes; undefined: any. */
+  allowedCoordinators?: ReadonlySet<string>
+  /** The most bytes of job files it downloads for one job. */
+  maxJobBytes?: number
 }
 
 export class Worker {
   private readonly jobs = new Map<string, KnownJob>()
+  private readonly refusedCoordinators = new Set<string>()
   private readonly files: JobFiles
   private busy = false
   /** The chunk loop while it runs: stop() waits for it to hand back. */
@@ -62,12 +70,14 @@ export class Worker {
   /** The job (coordinator/jobId) of the chunk being rendered. */
   private currentJob?: string
   private resolveDone?: () => void
-  /** Resolves when a `--once` worker has finished its job. */
+  /** Resolves when a `--once` worker has finished its job, or on a fatal error. */
   readonly done: Promise<void>
+  /** Why the worker stopped by itself, when it had to. */
+  fatal?: Error
 
   constructor (private readonly opts: WorkerOptions) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve })
-    this.files = new JobFiles(opts.node, opts.workDir)
+    this.files = new JobFiles(opts.node, opts.workDir, opts.maxJobBytes)
   }
 
   async start (): Promise<void> {
@@ -85,6 +95,19 @@ export class Worker {
     this.announcePresence()
   }
 
+  /**
+   * Something this worker cannot trust itself past (a job file changed
+   * under it): hand the chunk back, and leave; the caller wipes the work
+   * files. Called from inside the work loop: `done` resolves once the
+   * chunk is handed back.
+   */
+  private failFatally (err: Error): void {
+    log.error('stopping: cannot go on safely', { err: err.message })
+    this.fatal ??= err
+    this.stopping = true
+    clearInterval(this.presenceTimer)
+  }
+
   /** Stops taking work: Blender is stopped and its chunk handed back. */
   async stop (): Promise<void> {
     this.stopping = true
@@ -95,7 +118,21 @@ export class Worker {
   }
 
   private announcePresence (): void {
-    this.publish({ worker: { capabilities: this.opts.capabilities, idle: !this.busy } })
+    void this.capabilitiesNow().then(capabilities => {
+      this.publish({ worker: { capabilities, idle: !this.busy } })
+    })
+  }
+
+  /**
+   * What it can render now: its Blender, plus the room it has for job
+   * files (its --max-job-size, or its free disk less a margin for frames).
+   */
+  private async capabilitiesNow (): Promise<WorkerCapabilities> {
+    const disk = await statfs(this.opts.workDir.root).catch(() => undefined)
+    const free = disk === undefined ? Infinity : disk.bavail * disk.bsize - DISK_MARGIN_BYTES
+    const room = Math.min(free, this.opts.maxJobBytes ?? Infinity)
+    // 0 on the wire means "no limit": a full disk offers 1 byte.
+    return { ...this.opts.capabilities, maxJobBytes: room === Infinity ? 0 : Math.max(1, Math.floor(room)) }
   }
 
   private publish (message: SwarmMessage): void {
@@ -119,6 +156,7 @@ export class Worker {
     const id = key(from, ann.jobId)
     let job = this.jobs.get(id)
     if (job === undefined) {
+      if (!this.acceptsJobsFrom(from, ann.jobId)) return
       if (!this.hasRoomFor(from)) return
       job = new KnownJob(peerIdFromString(from), ann)
       this.jobs.set(id, job)
@@ -130,6 +168,18 @@ export class Worker {
       job.update(ann)
     }
     void this.pump()
+  }
+
+  /** The allow-list, if any; a refused coordinator is logged once. */
+  private acceptsJobsFrom (coordinator: string, jobId: string): boolean {
+    const allowed = this.opts.allowedCoordinators
+    if (allowed === undefined || allowed.has(coordinator)) return true
+    // Bounded: a flood of made-up coordinators must not grow memory.
+    if (!this.refusedCoordinators.has(coordinator) && this.refusedCoordinators.size < MAX_KNOWN_JOBS) {
+      this.refusedCoordinators.add(coordinator)
+      log.warn('ignoring jobs of a coordinator not on the allow-list', { job: jobId, peer: coordinator })
+    }
+    return false
   }
 
   private hasRoomFor (coordinator: string): boolean {
@@ -229,11 +279,19 @@ export class Worker {
 
   private async tryChunk (job: KnownJob, offer: Offer): Promise<void> {
     const jobId = job.announcement.jobId
+    // Room on disk changes as jobs come and go: checked before each claim.
+    const capabilities = await this.capabilitiesNow()
+    const unmet = unmetRequirements(requirementsFromWire(job.announcement.requirements), capabilities)
+    if (unmet.length > 0) {
+      job.ineligible = unmet.join('; ')
+      log.warn('not taking job', { job: jobId, peer: job.coordinator.toString(), reason: job.ineligible })
+      return
+    }
     const client = new CoordinatorClient(this.opts.node, this.opts.key, job.coordinator, jobId)
     const fields = { job: jobId, chunk: offer.id, peer: job.coordinator.toString() }
     let reply
     try {
-      reply = await client.claim(offer.id, this.opts.capabilities)
+      reply = await client.claim(offer.id, capabilities)
     } catch (err) {
       // Not a refusal: the coordinator did not answer. Try other jobs.
       log.warn('coordinator did not answer a claim', { ...fields, err: messageOf(err) })
@@ -263,6 +321,7 @@ export class Worker {
     const chunkDir = this.opts.workDir.chunkDir(job.coordinator.toString(), ann.jobId, chunkId)
     try {
       const files = await this.files.prepare(ann.jobId, job.coordinator, ann.manifest)
+      await this.files.verify(files)
       const rendered = await this.opts.renderer.render({
         blendPath: files.blendPath,
         pathMap: files.pathMap,
@@ -276,76 +335,37 @@ export class Worker {
         hangTimeoutMs: this.opts.hangTimeoutMs,
         signal: abort.signal
       })
-      await this.sendLog(client, chunkId, rendered.logPath, false)
+      await sendChunkLog(client, chunkId, rendered.logPath, false)
       for (const { frame, path } of rendered.frames) {
-        await this.deliver(client, chunkId, frame, path, abort.signal)
+        await deliverFrame(client, chunkId, frame, path, abort.signal)
       }
     } catch (err) {
-      if (this.stopping) {
+      if (err instanceof JobFileTamperedError) this.failFatally(err)
+      if (err instanceof JobTooLargeError) {
+        job.ineligible = err.message
+        log.warn('not taking job', { ...fields, reason: err.message })
+      }
+      if (err instanceof LeaseLostError) {
+        // Not this render's fault: someone else has the chunk now.
+        log.warn('chunk no longer ours, dropping it', { ...fields, reason: err.message })
+      } else if (this.stopping || err instanceof JobTooLargeError) {
         // Stopping: hand the chunk back now rather than after its lease.
         await client.release(chunkId).catch((e: Error) => {
           log.warn('could not release chunk', { ...fields, err: e.message })
         })
       } else if (!abort.signal.aborted) {
         job.failed(chunkId)
-        if (err instanceof ChunkRenderError) await this.sendLog(client, chunkId, err.logPath, true)
-        await this.reportFailure(client, chunkId, err)
+        if (err instanceof ChunkRenderError) await sendChunkLog(client, chunkId, err.logPath, true)
+        await reportChunkFailure(client, chunkId, err)
       }
     } finally {
       lease.stop()
       this.current = undefined
       this.currentJob = undefined
       await rm(chunkDir, { recursive: true, force: true })
+      // Only now, with the chunk handed back, may the caller wipe and exit.
+      if (this.fatal !== undefined) this.resolveDone?.()
     }
-  }
-
-  /**
-   * Pushes one frame until the coordinator answers. A connection that
-   * drops is not the frame's fault: the upload is retried, with backoff,
-   * for as long as the lease holds (the lease keeper aborts when it is
-   * lost), so the rendered frame is not thrown away over a network blip.
-   */
-  private async deliver (client: CoordinatorClient, chunkId: number,
-    frame: number, path: string, signal: AbortSignal): Promise<void> {
-    const fields = { job: client.jobId, chunk: chunkId, frame }
-    for (let attempt = 1; ; attempt++) {
-      const outcome = await client.pushFrame(chunkId, frame, path, signal)
-        .then(reply => reply, (err: unknown) => err instanceof Error ? err : new Error(String(err)))
-      if (!(outcome instanceof Error)) {
-        if (!outcome.accepted) throw new Error(`coordinator refused frame ${frame}: ${outcome.reason}`)
-        log.info('frame delivered', { ...fields, attempts: attempt })
-        return
-      }
-      if (signal.aborted) throw outcome
-      // A frame gone from disk cannot be sent again.
-      await access(path)
-      const wait = Math.min(UPLOAD_RETRY_MAX_MS, UPLOAD_RETRY_FIRST_MS * 2 ** (attempt - 1))
-      log.warn('frame upload failed, retrying', { ...fields, attempt, retryInMs: wait, err: outcome.message })
-      await sleep(wait, undefined, { signal }).catch(() => {})
-      if (signal.aborted) throw outcome
-    }
-  }
-
-  /** The log is for the artist's records: its loss never fails a chunk. */
-  private async sendLog (client: CoordinatorClient, chunkId: number,
-    logPath: string, failed: boolean): Promise<void> {
-    const fields = { job: client.jobId, chunk: chunkId }
-    try {
-      const reply = await client.pushLog(chunkId, logPath, failed)
-      if (!reply.accepted) log.warn('coordinator refused the chunk log', { ...fields, reason: reply.reason })
-    } catch (err) {
-      log.warn('could not send the chunk log', { ...fields, err: messageOf(err) })
-    }
-  }
-
-  private async reportFailure (client: CoordinatorClient, chunkId: number,
-    err: unknown): Promise<void> {
-    const reason = err instanceof ChunkRenderError ? err.reason : messageOf(err)
-    const tail = err instanceof ChunkRenderError ? err.logTail : []
-    log.warn('chunk failed', { job: client.jobId, chunk: chunkId, reason })
-    await client.reportFailure(chunkId, reason, tail).catch((e: Error) => {
-      log.warn('could not report failure', { job: client.jobId, chunk: chunkId, err: e.message })
-    })
   }
 }
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { execa } from 'execa'
 import { findBlender, type BlenderInstall } from '../../src/blender/install.js'
 import { packagePath } from '../../src/common/paths.js'
 import { makeDemoScene } from '../../src/demo/demo-scene.js'
@@ -106,6 +107,18 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
       '--device', 'GPU', '--output', output, '--bootstrap', workers[0].addr], 60_000)
     assert.equal(result.exitCode, 1)
     assert.match(result.stdout as string, /no worker can render this job \(needs a GPU .*has none\); the swarm offers 3 workers: Blender 3\.4\.1/)
+    assert.deepEqual(await frameFiles(output), [])
+  })
+
+  it('a denoised scene on workers without a denoiser ends with what is missing, not a noisy render (B19)', async () => {
+    const scene = join(dir, 'denoised.blend')
+    await execa(blender.path, ['-b', '--factory-startup', join(dir, 'scene.blend'), '--python-expr',
+      `import bpy; bpy.context.scene.cycles.use_denoising = True; bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(scene)})`])
+    const output = join(dir, 'denoised')
+    const result = await runCli(['submit', scene, '--frames', '1-2', '--output', output,
+      '--bootstrap', workers[0].addr], 60_000)
+    assert.equal(result.exitCode, 1, `${result.stdout}\n${result.stderr}`)
+    assert.match(result.stdout as string, /no worker can render this job \(needs denoiser OPENIMAGEDENOISE, has none\); the swarm offers 3 workers: Blender 3\.4\.1/)
     assert.deepEqual(await frameFiles(output), [])
   })
 

@@ -16,7 +16,7 @@ import { packagePath } from '../../src/common/paths.js'
 import { journalPath, type JournalRecord } from '../../src/coordinator/journal.js'
 import { makeDemoScene } from '../../src/demo/demo-scene.js'
 import { frameFileName } from '../../src/job/naming.js'
-import { CLI, runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
+import { CLI, runCli, startCliWorker, stopWorkers, TEST_ENV, type RunningWorker } from '../helpers/cli.js'
 import { tempDir } from '../helpers/swarm.js'
 
 const FRAMES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
@@ -34,7 +34,8 @@ describe('resume: the same submit continues the job', { timeout: 300_000 }, () =
     countLog = join(dir, 'rendered.log')
     await makeDemoScene(await findBlender(), scene, { frames: 12, width: SIDE, height: SIDE })
     worker = await startCliWorker(join(dir, 'worker'), [],
-      ['--blender', packagePath('test', 'fixtures', 'fake-blender', 'blender-renders-well-and-counts')],
+      // The fake counts renders in a file of the test's: no sandbox.
+      ['--blender', packagePath('test', 'fixtures', 'fake-blender', 'blender-renders-well-and-counts'), '--sandbox', 'none'],
       { FAKE_BLENDER_COUNT_LOG: countLog, FAKE_BLENDER_FRAME_SIZE: String(SIDE), FAKE_BLENDER_FRAME_SECONDS: '0.15' })
   })
 
@@ -111,7 +112,7 @@ describe('resume: the same submit continues the job', { timeout: 300_000 }, () =
   it('a submit killed with SIGKILL mid-job, run again, renders only the frames not yet journaled', async () => {
     const output = join(dir, 'killed')
     const proc = execa(process.execPath, [CLI, ...submitArgs(output, 2)],
-      { reject: false, all: true, env: { BLENDNET_LOG: 'info' } })
+      { reject: false, all: true, env: TEST_ENV })
     let seen = ''
     await new Promise<void>((resolve, reject) => {
       proc.stdout?.on('data', (d: Buffer) => {

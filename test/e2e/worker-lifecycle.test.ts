@@ -13,6 +13,14 @@ import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../help
 import { frameFiles } from '../helpers/frames.js'
 import { tempDir } from '../helpers/swarm.js'
 
+async function until (condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
 describe('worker processes', { timeout: 300_000 }, () => {
   let dir: string
   let scene: string
@@ -76,6 +84,40 @@ describe('worker processes', { timeout: 300_000 }, () => {
     assert.match(worker.output(), /Blender hung, stopping it/)
     // Submit start-up, the claim and the 2 s of silence: far below a minute.
     assert.ok(seconds < 30, `took ${seconds} s`)
+  })
+
+  it('SIGTERM mid-render: the worker wipes its work dir, and another renders the chunk at once', async () => {
+    const square = join(dir, 'square.blend')
+    await makeDemoScene(await findBlender(), square, { frames: 2, width: 8, height: 8 })
+    const hanging = packagePath('test', 'fixtures', 'fake-blender', 'blender-healthy-then-hangs')
+    const busyDir = join(dir, 'busy')
+    const busy = await startCliWorker(busyDir, [], ['--blender', hanging])
+    started.push(busy)
+    const submit = runCli(['submit', square, '--frames', '1-2', '--chunk-size', '2',
+      '--output', join(dir, 'sigterm-out'), '--bootstrap', busy.addr], 120_000)
+    await until(() => /claim granted/.test(busy.output()), 'the first worker to take the chunk')
+    const good = await startCliWorker(join(dir, 'good'), [busy.addr],
+      // The fake counts renders in a file of the test's: no sandbox.
+      ['--blender', packagePath('test', 'fixtures', 'fake-blender', 'blender-renders-well-and-counts'), '--sandbox', 'none'],
+      { FAKE_BLENDER_COUNT_LOG: join(dir, 'good-count.log'), FAKE_BLENDER_FRAME_SIZE: '8' })
+    started.push(good)
+    // It joined through the busy worker: let it meet the coordinator first.
+    await until(() => /found job/.test(good.output()), 'the second worker to see the job')
+
+    const stoppedAt = Date.now()
+    busy.proc.kill('SIGTERM')
+    const exit = await busy.proc
+    assert.equal(exit.exitCode, 0, busy.output())
+    assert.match(busy.output(), /worker stopped \(SIGTERM\) and removed its work files/)
+    assert.deepEqual((await readdir(busyDir)).filter(name => name !== 'peer.key'), [], 'nothing of the job left')
+
+    const result = await submit
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
+    assert.match(result.stdout as string, /is stopping; frames 1-2 are open again/)
+    const seconds = (Date.now() - stoppedAt) / 1000
+    // Far below the 30 s lease: the chunk came back with the release.
+    assert.ok(seconds < 20, `the chunk was rendered ${seconds} s after SIGTERM`)
+    assert.deepEqual(await frameFiles(join(dir, 'sigterm-out')), ['frame_0001.png', 'frame_0002.png'])
   })
 
   it('a worker whose Blender cannot start says why, exits, and the job completes on the others', async () => {

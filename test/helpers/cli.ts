@@ -2,16 +2,28 @@
  * The `blendnet` command as a user runs it: separate processes, stopped
  * by their own PID when a test ends.
  */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa, type Result } from 'execa'
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
+/**
+ * The tests' own config dir (identity key, swarm key): never the
+ * user's ~/.config/blendnet, whose swarm key would make tests private.
+ */
+export const TEST_ENV = {
+  BLENDNET_LOG: 'info',
+  BLENDNET_CONFIG_DIR: mkdtempSync(join(tmpdir(), 'blendnet-config-'))
+}
+
 export type Proc = ReturnType<typeof spawnCli>
 
 function spawnCli (args: string[], env: Record<string, string> = {}) {
   return execa(process.execPath, [CLI, ...args], {
-    all: true, buffer: false, reject: false, env: { BLENDNET_LOG: 'info', ...env }
+    all: true, buffer: false, reject: false, env: { ...TEST_ENV, ...env }
   })
 }
 
@@ -47,6 +59,6 @@ export async function stopWorkers (workers: RunningWorker[]): Promise<void> {
 /** Runs a command to its end: exit code, stdout and stderr. */
 export async function runCli (args: string[], timeoutMs = 300_000): Promise<Result> {
   return execa(process.execPath, [CLI, ...args], {
-    reject: false, timeout: timeoutMs, env: { BLENDNET_LOG: 'info' }
+    reject: false, timeout: timeoutMs, env: TEST_ENV
   })
 }

@@ -2,7 +2,7 @@
  * In-process stand-ins for Blender, for protocol tests that are about the
  * swarm rather than rendering. Each is named for what it does.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PNG } from 'pngjs'
 import { ChunkRenderError } from '../../src/blender/errors.js'
@@ -60,5 +60,20 @@ export class HangsUntilAborted implements ChunkRenderer {
     return new Promise((_resolve, reject) => {
       req.signal?.addEventListener('abort', () => { reject(new Error('aborted')) })
     })
+  }
+}
+
+/**
+ * Renders its first chunk, and changes the job's .blend as it does (as a
+ * hostile script or another user on the machine could): the worker must
+ * notice before the next chunk.
+ */
+export class TampersWithItsScene extends RendersSolidPngs {
+  calls = 0
+
+  override async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    this.calls++
+    await appendFile(req.blendPath, 'changed by someone else')
+    return super.render(req)
   }
 }

@@ -58,7 +58,7 @@ export async function startJob (frames: number[], chunkSize: number,
     manifest: { bytes: built.bytes, sha256: createHash('sha256').update(built.bytes).digest() },
     files: built.manifest.files,
     settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT, engine: '', samples: 0, resolutionPercentage: 0, device: '' },
-    requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU' },
+    requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', jobBytes: opts.sceneBytes ?? 4096 },
     chunks: splitIntoChunks(frames, chunkSize)
   }
   const node = await startNode()

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, JOBS_TOPIC, MAX_CHUNK_LOG_BYTES, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, JOBS_TOPIC, MAX_CHUNK_LOG_BYTES, MAX_FRAME_BYTES, RESULT_PROTOCOL } from '../../src/common/constants.js'
 import { frameFiles } from '../helpers/frames.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import { newPeerKey } from '../../src/net/identity.js'
@@ -24,6 +24,7 @@ import {
 import { createSwarmNode } from '../../src/net/node.js'
 import { CoordinatorClient } from '../../src/worker/coordinator-client.js'
 import { chunkLogDir } from '../../src/coordinator/log-handler.js'
+import { maxFrameBytes } from '../../src/coordinator/result-handler.js'
 import { pngBytes, RendersSolidPngs } from '../helpers/fake-renderers.js'
 import { addrOf, HEIGHT, startJob, startWorker, tempDir, type TestJob, waitFor, WIDTH } from '../helpers/swarm.js'
 
@@ -127,7 +128,7 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     const path = join(dir, 'blender.log')
     await writeFile(path, 'Fra:1 Mem:8.49M | Sample 1/4\nError: out of memory\n')
     const client = new CoordinatorClient(mallory, malloryKey, peerIdFromString(job.node.peerId.toString()), job.spec.jobId)
-    assert.deepEqual(await client.pushLog(0, path, true), { accepted: true, reason: '' })
+    assert.equal((await client.pushLog(0, path, true)).accepted, true)
     const logs = await readdir(chunkLogDir(job.outputDir, job.spec.jobId))
     assert.equal(logs.length, 1)
     assert.match(logs[0], new RegExp(`^chunk-0000_frames-1-2_failed_${mallory.peerId.toString()}_.*\\.log$`))
@@ -161,6 +162,53 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     for (const kind of ['bad-signature', 'unknown-job', 'unfit-worker', 'refused-result', 'replayed-claim', 'bad-frame', 'refused-chunk-log']) {
       assert.ok(kinds.includes(kind), `${kind} in ${kinds.join(', ')}`)
     }
+  })
+})
+
+describe('a coordinator under a flood of requests', { timeout: 60_000 }, () => {
+  it('cuts off a peer that opens streams too fast, while an honest worker finishes the job', async () => {
+    const job = await startJob([1, 2, 3, 4], 1, {
+      workerWaitMs: 600_000, rateLimit: { perSecond: 5, burst: 30, cutOffAfter: 30, blockMs: 60_000 }
+    })
+    const run = job.coordinator.run()
+    const flooder = await createSwarmNode({ privateKey: await newPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false })
+    await waitFor(() => job.node.getProtocols().includes(CLAIM_PROTOCOL), 'the coordinator to take claims')
+    try {
+      let refused = 0
+      for (let i = 0; i < 300; i++) {
+        const stream = await flooder.dialProtocol(multiaddr(addrOf(job.node)), CLAIM_PROTOCOL).catch(() => undefined)
+        if (stream === undefined) { refused++; continue }
+        // A claim for nothing: the coordinator refuses it, or the limit does.
+        const lp = framed(stream)
+        await writeMessage(lp, ClaimRequestCodec, { renewal: { jobId: job.spec.jobId, chunkId: 0 } }).catch(() => {})
+        await readMessage(lp, ClaimReplyCodec).catch(() => { refused++ })
+        // Closed each time, so libp2p's own cap on open streams is not what stops it.
+        await stream.close().catch(() => {})
+      }
+      assert.ok(refused > 200, `most of the flood was refused (${refused} of 300)`)
+      assert.ok(job.events.some(e => e.type === 'message-rejected' && e.peer === flooder.peerId.toString() &&
+        e.reason.startsWith('flooding')), 'the flooder was cut off and counted')
+
+      const renderer = new RendersSolidPngs(WIDTH, HEIGHT)
+      await startWorker(renderer, [addrOf(job.node)]).then(async (w) => {
+        const outcome = await run
+        await w.worker.stop()
+        await w.node.stop()
+        assert.equal(outcome.succeeded, true)
+        assert.equal(outcome.rejected.flooding, 1)
+      })
+    } finally {
+      job.coordinator.cancel('test over')
+      await flooder.stop()
+      await job.node.stop()
+    }
+  })
+
+  it('refuses a frame header far larger than an image of the job\'s size, before reading it', () => {
+    assert.equal(maxFrameBytes({ scene: 'S', format: 'PNG', width: 16, height: 9, engine: '', samples: 0, resolutionPercentage: 0, device: '' }),
+      2 ** 20 + 16 * 9 * 16)
+    assert.equal(maxFrameBytes({ scene: 'S', format: 'PNG', width: 0, height: 0, engine: '', samples: 0, resolutionPercentage: 0, device: '' }),
+      MAX_FRAME_BYTES)
   })
 })
 

@@ -6,9 +6,11 @@ import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, it } from 'node:test'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { newPeerKey } from '../../src/net/identity.js'
 import { verifyImage } from '../../src/image/verify.js'
-import { FailsEveryChunk, HangsUntilAborted, RendersSolidPngs } from '../helpers/fake-renderers.js'
+import { FailsEveryChunk, HangsUntilAborted, RendersSolidPngs, TampersWithItsScene } from '../helpers/fake-renderers.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import { frameFiles } from '../helpers/frames.js'
 import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH } from '../helpers/swarm.js'
@@ -142,6 +144,70 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
       ...Array(3).fill('Cannot render, no camera'),
       ...Array(3).fill('no eligible worker left: every worker present failed 3 chunks of this job')
     ])
+  })
+
+  it('a worker not on the coordinator\'s allow-list has its claims refused; an allowed one renders', async () => {
+    const allowed = new Set<string>()
+    const job = await withJob([1, 2, 3, 4], 1, { allowedWorkers: allowed })
+    const run = job.coordinator.run()
+    const outsider = new RendersSolidPngs(WIDTH, HEIGHT)
+    await withWorker(outsider, [addrOf(job.node)])
+    await waitFor(() => job.events.some(e => e.type === 'message-rejected' && e.reason.startsWith('worker-not-allowed')),
+      'the outsider\'s claim to be refused')
+    const member = new RendersSolidPngs(WIDTH, HEIGHT)
+    const w = await withWorker(member, [addrOf(job.node)])
+    allowed.add(w.node.peerId.toString())
+
+    const outcome = await run
+    assert.equal(outcome.succeeded, true)
+    assert.deepEqual(outsider.rendered, [])
+    assert.deepEqual(member.rendered.sort(), [1, 2, 3, 4])
+    assert.ok((outcome.rejected['worker-not-allowed'] ?? 0) >= 1)
+  })
+
+  it('a worker gives no claims to a coordinator not on its allow-list', async () => {
+    const job = await withJob([1, 2], 1)
+    const run = job.coordinator.run()
+    const renderer = new RendersSolidPngs(WIDTH, HEIGHT)
+    const friend = peerIdFromPrivateKey(await newPeerKey()).toString()
+    const w = await withWorker(renderer, [addrOf(job.node)], cpuWorker(), { allowedCoordinators: new Set([friend]) })
+    // Long enough for several announcements to reach the worker.
+    await waitFor(() => w.node.getPeers().length > 0, 'the worker to connect')
+    await new Promise(resolve => setTimeout(resolve, 5000))
+    job.coordinator.cancel('test over')
+    const outcome = await run
+    assert.deepEqual(renderer.rendered, [])
+    assert.equal(job.events.filter(e => e.type === 'chunk-granted').length, 0)
+    assert.equal(outcome.done, 0)
+  })
+
+  it('a worker whose job file was changed under it hands its chunk back and stops', async () => {
+    const job = await withJob([1, 2, 3, 4], 2)
+    const run = job.coordinator.run()
+    const tamperer = new TampersWithItsScene(WIDTH, HEIGHT)
+    const bad = await withWorker(tamperer, [addrOf(job.node)])
+    await bad.worker.done
+    assert.match(bad.worker.fatal?.message ?? '', /job file .*scene\.blend no longer matches its SHA-256/)
+    assert.equal(tamperer.calls, 1, 'no render after the change was found')
+    const released = job.events.filter(e => e.type === 'chunk-released')
+    assert.equal(released.length, 1, 'the chunk it held went back at once')
+
+    await withWorker(new RendersSolidPngs(WIDTH, HEIGHT), [addrOf(job.node)])
+    assert.equal((await run).succeeded, true)
+  })
+
+  it('a job larger than a worker takes is not downloaded; submit says why', async () => {
+    const job = await withJob([1, 2], 2, { sceneBytes: 256 * 1024 })
+    const run = job.coordinator.run()
+    const renderer = new RendersSolidPngs(WIDTH, HEIGHT)
+    const w = await withWorker(renderer, [addrOf(job.node)], cpuWorker(), { maxJobBytes: 100 * 1024 })
+
+    const outcome = await run
+    assert.equal(outcome.succeeded, false)
+    assert.match(outcome.failedFrames[0].reason,
+      /^no worker can render this job \(needs room for 256 KiB of files, has 100 KiB\)/)
+    assert.deepEqual(renderer.rendered, [])
+    assert.deepEqual(await readdir(join(w.workDir.root, 'blobs')), [], 'nothing downloaded')
   })
 
   it('a lapsed lease reopens the chunk for another worker', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { allLoopback, bootstrapAddrs, parse, positiveInt } from '../../src/cli/args.js'
 import { parseDuration } from '../../src/common/duration.js'
+import { formatSize, parseSize } from '../../src/common/sizes.js'
 import { UsageError } from '../../src/common/errors.js'
 import { atLeastVersion } from '../../src/common/versions.js'
 
@@ -51,5 +52,26 @@ describe('command-line flags', () => {
     assert.equal(atLeastVersion('3.4.1', '5.0'), false)
     assert.equal(atLeastVersion('3.10', '3.4'), true)
     assert.equal(atLeastVersion('garbage', '3.4'), false)
+  })
+})
+
+describe('sizes', () => {
+  it('reads decimal and binary units, and bare bytes', () => {
+    assert.equal(parseSize('500MB', '--max-job-size'), 500_000_000)
+    assert.equal(parseSize('20GiB', '--max-job-size'), 20 * 2 ** 30)
+    assert.equal(parseSize('1.5 kib', '--max-job-size'), 1536)
+    assert.equal(parseSize('4096', '--max-job-size'), 4096)
+  })
+
+  it('refuses what is not a size, in one sentence naming the flag', () => {
+    assert.throws(() => parseSize('lots', '--max-job-size'), /--max-job-size "lots" is not a size; write it like 500MB or 20GiB/)
+    assert.throws(() => parseSize('5 parsecs', '--max-job-size'), /is not a size/)
+    assert.throws(() => parseSize('0GB', '--max-job-size'), /more than zero bytes/)
+  })
+
+  it('prints sizes for people', () => {
+    assert.equal(formatSize(512), '512 bytes')
+    assert.equal(formatSize(1536), '1.5 KiB')
+    assert.equal(formatSize(256 * 1024), '256 KiB')
   })
 })

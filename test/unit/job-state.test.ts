@@ -21,12 +21,15 @@ describe('job state machine', () => {
     assert.equal(state.chunk(0)?.lease?.worker, W1)
   })
 
-  it('a worker holds one chunk at a time', () => {
+  it('a worker holds one chunk at a time: its next claim hands the first back (a restarted worker)', () => {
     const state = job()
     state.grant(0, W1, 0)
+    state.frameDone(0, 1)
     const again = state.grant(1, W1, 0)
-    assert.equal(again.ok, false)
-    assert.match((again as { reason: string }).reason, /already holds chunk 0/)
+    assert.deepEqual(again, { ok: true, frames: [3, 4], expiresAt: LEASE, released: 0 })
+    assert.equal(state.chunk(0)?.status, 'open')
+    assert.deepEqual(state.remaining(state.chunk(0) as NonNullable<ReturnType<JobState['chunk']>>), [2])
+    assert.equal(state.checkFrame(0, 2, W1).ok, false, 'its old lease is gone')
   })
 
   it('leased → done once the last frame is accepted', () => {

@@ -108,6 +108,14 @@ describe('unmetRequirements', () => {
     assert.deepEqual(unmetRequirements(cyclesCpu, { ...debian, scripts: true }), [])
   })
 
+  it('gives a job only to a worker with room for its files', () => {
+    const big = { ...cyclesCpu, jobBytes: 3 * 2 ** 30 }
+    assert.deepEqual(unmetRequirements(big, { ...debian, maxJobBytes: 2 ** 30 }),
+      ['needs room for 3.0 GiB of files, has 1.0 GiB'])
+    assert.deepEqual(unmetRequirements(big, { ...debian, maxJobBytes: 0 }), [], '0: no limit')
+    assert.deepEqual(unmetRequirements(big, debian), [])
+  })
+
   it('lists every unmet requirement, in a fixed order', () => {
     const req: JobRequirements = {
       minBlender: '5.0', engine: 'CYCLES', device: 'GPU', denoiser: 'OPTIX'

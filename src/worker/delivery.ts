@@ -1,0 +1,69 @@
+/**
+ * What a worker sends its coordinator about a chunk once Blender is done:
+ * each frame (retried across reconnects while the lease holds), Blender's
+ * log of the chunk, or why the chunk failed.
+ */
+import { access } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ChunkRenderError } from '../blender/errors.js'
+import { UPLOAD_RETRY_FIRST_MS, UPLOAD_RETRY_MAX_MS } from '../common/constants.js'
+import { messageOf } from '../common/errors.js'
+import { logger } from '../common/log.js'
+import type { CoordinatorClient } from './coordinator-client.js'
+
+const log = logger('worker')
+
+/** The chunk was taken away (lease lapsed, coordinator restarted). */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError'
+}
+
+/**
+ * Pushes one frame until the coordinator answers. A connection that
+ * drops is not the frame's fault: the upload is retried, with backoff,
+ * for as long as the lease holds (the lease keeper aborts when it is
+ * lost), so the rendered frame is not thrown away over a network blip.
+ */
+export async function deliverFrame (client: CoordinatorClient, chunkId: number,
+  frame: number, path: string, signal: AbortSignal): Promise<void> {
+  const fields = { job: client.jobId, chunk: chunkId, frame }
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await client.pushFrame(chunkId, frame, path, signal)
+      .then(reply => reply, (err: unknown) => err instanceof Error ? err : new Error(String(err)))
+    if (!(outcome instanceof Error)) {
+      if (outcome.stale === true) throw new LeaseLostError(`the coordinator no longer counts on frame ${frame}: ${outcome.reason}`)
+      if (!outcome.accepted) throw new Error(`coordinator refused frame ${frame}: ${outcome.reason}`)
+      log.info('frame delivered', { ...fields, attempts: attempt })
+      return
+    }
+    if (signal.aborted) throw outcome
+    // A frame gone from disk cannot be sent again.
+    await access(path)
+    const wait = Math.min(UPLOAD_RETRY_MAX_MS, UPLOAD_RETRY_FIRST_MS * 2 ** (attempt - 1))
+    log.warn('frame upload failed, retrying', { ...fields, attempt, retryInMs: wait, err: outcome.message })
+    await sleep(wait, undefined, { signal }).catch(() => {})
+    if (signal.aborted) throw outcome
+  }
+}
+
+/** The log is for the artist's records: its loss never fails a chunk. */
+export async function sendChunkLog (client: CoordinatorClient, chunkId: number,
+  logPath: string, failed: boolean): Promise<void> {
+  const fields = { job: client.jobId, chunk: chunkId }
+  try {
+    const reply = await client.pushLog(chunkId, logPath, failed)
+    if (!reply.accepted) log.warn('coordinator refused the chunk log', { ...fields, reason: reply.reason })
+  } catch (err) {
+    log.warn('could not send the chunk log', { ...fields, err: messageOf(err) })
+  }
+}
+
+export async function reportChunkFailure (client: CoordinatorClient, chunkId: number,
+  err: unknown): Promise<void> {
+  const reason = err instanceof ChunkRenderError ? err.reason : messageOf(err)
+  const tail = err instanceof ChunkRenderError ? err.logTail : []
+  log.warn('chunk failed', { job: client.jobId, chunk: chunkId, reason })
+  await client.reportFailure(chunkId, reason, tail).catch((e: Error) => {
+    log.warn('could not report failure', { job: client.jobId, chunk: chunkId, err: e.message })
+  })
+}
