@@ -6,6 +6,7 @@
 import { access } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ChunkRenderError } from '../blender/errors.js'
+import { parseLogLine } from '../blender/log-parser.js'
 import { UPLOAD_RETRY_FIRST_MS, UPLOAD_RETRY_MAX_MS } from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
@@ -66,4 +67,54 @@ export async function reportChunkFailure (client: CoordinatorClient, chunkId: nu
   await client.reportFailure(chunkId, reason, tail).catch((e: Error) => {
     log.warn('could not report failure', { job: client.jobId, chunk: chunkId, err: e.message })
   })
+}
+
+/** Lines after which a frame written since might not be what was asked. */
+const TAINTING: ReadonlySet<string> = new Set([
+  'error', 'traceback', 'out-of-memory', 'driver-failed', 'newer-file', 'scene-missing'
+])
+
+/**
+ * Uploads frames while Blender renders the next ones: frame N travels
+ * while N+1 renders. Only while Blender's output is clean so far (an error
+ * line stops early uploads; those frames wait for the chunk's verdict),
+ * and never the chunk's last frame, which keeps the lease open for the
+ * chunk's log and verdict.
+ */
+export class EarlyUploads {
+  private readonly sent = new Set<number>()
+  private chain: Promise<void> = Promise.resolve()
+  private tainted = false
+  private failure?: unknown
+
+  constructor (private readonly client: CoordinatorClient,
+    private readonly chunkId: number, private readonly frames: number[],
+    private readonly signal: AbortSignal) {}
+
+  /** For the renderer's onLogLine. */
+  readonly onLogLine = (line: string): void => {
+    const event = parseLogLine(line)
+    if (event !== undefined && TAINTING.has(event.kind)) this.tainted = true
+  }
+
+  /** For the renderer's onFrameSaved. */
+  readonly onFrameSaved = (frame: number, path: string): void => {
+    if (this.tainted || frame === this.frames.at(-1) || this.sent.has(frame)) return
+    this.sent.add(frame)
+    this.chain = this.chain.then(async () => {
+      if (this.failure !== undefined) return
+      await deliverFrame(this.client, this.chunkId, frame, path, this.signal)
+    }).catch((err: unknown) => { this.failure ??= err })
+  }
+
+  /** Waits for the uploads under way; throws the first that failed. */
+  async settle (): Promise<void> {
+    await this.chain
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  /** Already delivered: the chunk's verdict need not send it again. */
+  has (frame: number): boolean {
+    return this.sent.has(frame) && this.failure === undefined
+  }
 }

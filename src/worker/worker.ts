@@ -26,7 +26,7 @@ import {
   type SwarmMessage
 } from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
-import { deliverFrame, LeaseLostError, reportChunkFailure, sendChunkLog } from './delivery.js'
+import { deliverFrame, EarlyUploads, LeaseLostError, reportChunkFailure, sendChunkLog } from './delivery.js'
 import { JobFileTamperedError, JobFiles, JobTooLargeError } from './job-files.js'
 import { KnownJob, type Offer } from './known-job.js'
 import { LeaseKeeper } from './lease-keeper.js'
@@ -319,6 +319,7 @@ export class Worker {
       abort.abort()
     })
     const chunkDir = this.opts.workDir.chunkDir(job.coordinator.toString(), ann.jobId, chunkId)
+    const early = new EarlyUploads(client, chunkId, frames, abort.signal)
     try {
       const files = await this.files.prepare(ann.jobId, job.coordinator, ann.manifest)
       await this.files.verify(files)
@@ -333,11 +334,14 @@ export class Worker {
         allowScripts: ann.requirements.scripts === true && this.opts.capabilities.scripts === true,
         chunkDir,
         hangTimeoutMs: this.opts.hangTimeoutMs,
-        signal: abort.signal
+        signal: abort.signal,
+        onLogLine: early.onLogLine,
+        onFrameSaved: early.onFrameSaved
       })
+      await early.settle()
       await sendChunkLog(client, chunkId, rendered.logPath, false)
       for (const { frame, path } of rendered.frames) {
-        await deliverFrame(client, chunkId, frame, path, abort.signal)
+        if (!early.has(frame)) await deliverFrame(client, chunkId, frame, path, abort.signal)
       }
     } catch (err) {
       if (err instanceof JobFileTamperedError) this.failFatally(err)
@@ -359,6 +363,8 @@ export class Worker {
         await reportChunkFailure(client, chunkId, err)
       }
     } finally {
+      // No upload may still be reading the chunk dir when it goes.
+      await early.settle().catch(() => {})
       lease.stop()
       this.current = undefined
       this.currentJob = undefined

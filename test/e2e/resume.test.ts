@@ -44,9 +44,12 @@ describe('resume: the same submit continues the job', { timeout: 300_000 }, () =
     await rm(dir, { recursive: true, force: true })
   })
 
+  // Each run under its own peer ID, so the fake's log (which names the
+  // coordinator in each chunk dir) tells the runs apart.
+  let runs = 0
   const submitArgs = (output: string, chunkSize: number): string[] =>
     ['submit', scene, '--frames', '1-12', '--chunk-size', String(chunkSize),
-      '--output', output, '--bootstrap', worker.addr]
+      '--output', output, '--bootstrap', worker.addr, '--key', join(dir, `submit-${++runs}.key`)]
 
   /** The frames the fake rendered for the coordinator that printed `stdout`. */
   async function renderedFor (stdout: string): Promise<number[]> {

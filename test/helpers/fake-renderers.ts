@@ -77,3 +77,30 @@ export class TampersWithItsScene extends RendersSolidPngs {
     return super.render(req)
   }
 }
+
+/**
+ * Writes its frames one by one, a while apart, telling the worker about
+ * each as Blender's "Saved:" line would; records when it finished.
+ */
+export class RendersFramesOneByOne implements ChunkRenderer {
+  finishedAt: number[] = []
+
+  constructor (private readonly width: number, private readonly height: number,
+    private readonly msPerFrame: number) {}
+
+  async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    await mkdir(req.chunkDir, { recursive: true })
+    const logPath = join(req.chunkDir, 'blender.log')
+    await writeFile(logPath, '')
+    const frames = []
+    for (const frame of req.frames) {
+      await new Promise(resolve => setTimeout(resolve, this.msPerFrame))
+      const path = join(req.chunkDir, frameFileName(frame, req.format))
+      await writeFile(path, pngBytes(this.width, this.height, frame + 100))
+      req.onFrameSaved?.(frame, path)
+      frames.push({ frame, path })
+    }
+    this.finishedAt.push(Date.now())
+    return { frames, logPath, warnings: [] }
+  }
+}

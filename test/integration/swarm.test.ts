@@ -10,7 +10,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RESULT_PROTOCOL } from '../../src/common/constants.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import { verifyImage } from '../../src/image/verify.js'
-import { FailsEveryChunk, HangsUntilAborted, RendersSolidPngs, TampersWithItsScene } from '../helpers/fake-renderers.js'
+import { FailsEveryChunk, HangsUntilAborted, RendersFramesOneByOne, RendersSolidPngs, TampersWithItsScene } from '../helpers/fake-renderers.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import { frameFiles } from '../helpers/frames.js'
 import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH } from '../helpers/swarm.js'
@@ -208,6 +208,22 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
       /^no worker can render this job \(needs room for 256 KiB of files, has 100 KiB\)/)
     assert.deepEqual(renderer.rendered, [])
     assert.deepEqual(await readdir(join(w.workDir.root, 'blobs')), [], 'nothing downloaded')
+  })
+
+  it('frames travel while the next ones render; the last waits for the chunk\'s end', async () => {
+    const doneAt = new Map<number, number>()
+    const job = await withJob([1, 2, 3, 4], 4, {
+      onEvent: (e) => { if (e.type === 'frame-done') doneAt.set(e.frame, Date.now()) }
+    })
+    const run = job.coordinator.run()
+    const renderer = new RendersFramesOneByOne(WIDTH, HEIGHT, 400)
+    await withWorker(renderer, [addrOf(job.node)])
+    assert.equal((await run).succeeded, true)
+    const finished = renderer.finishedAt[0]
+    for (const frame of [1, 2, 3]) {
+      assert.ok((doneAt.get(frame) ?? Infinity) < finished, `frame ${frame} arrived before the chunk ended`)
+    }
+    assert.ok((doneAt.get(4) ?? 0) >= finished, 'the last frame came after the chunk ended')
   })
 
   it('a lapsed lease reopens the chunk for another worker', async () => {
