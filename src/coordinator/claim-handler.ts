@@ -6,7 +6,6 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { CLAIM_MAX_AGE_MS, CLAIM_PROTOCOL } from '../common/constants.js'
-import { messageOf } from '../common/errors.js'
 import { framed, readMessage, writeMessage } from '../net/streams.js'
 import { verifyClaim } from '../net/signing.js'
 import { hex } from '../net/fetch.js'
@@ -15,21 +14,13 @@ import {
   type ChunkFailure, type ChunkRelease, type LeaseRenewal
 } from '../net/wire.js'
 import type { CoordinatorContext } from './context.js'
+import { serve } from './serve.js'
 import { unmetRequirements } from '../job/requirements.js'
 
 const OK_EMPTY: ClaimReply = { ok: true, reason: '', leaseMs: 0, frames: [] }
 
 export async function registerClaimHandler (ctx: CoordinatorContext): Promise<void> {
-  await ctx.node.handle(CLAIM_PROTOCOL, (stream, connection) => {
-    if (!ctx.admit(connection.remotePeer.toString())) {
-      stream.abort(new Error('too many requests'))
-      return
-    }
-    handle(ctx, stream, connection).catch((err) => {
-      ctx.reject(connection.remotePeer.toString(), 'malformed-claim', messageOf(err))
-      stream.abort(err as Error)
-    })
-  })
+  await serve(ctx, CLAIM_PROTOCOL, 'malformed-claim', handle)
 }
 
 async function handle (ctx: CoordinatorContext, stream: Stream,

@@ -19,6 +19,7 @@ import { logger } from '../common/log.js'
 import { framed, readMessage, receiveFile, writeMessage } from '../net/streams.js'
 import { ChunkLogCodec, ResultReplyCodec, type ChunkLog } from '../net/wire.js'
 import type { CoordinatorContext } from './context.js'
+import { serve } from './serve.js'
 
 const log = logger('coordinator')
 
@@ -28,16 +29,7 @@ export function chunkLogDir (outputDir: string, jobId: string): string {
 }
 
 export async function registerChunkLogHandler (ctx: CoordinatorContext): Promise<void> {
-  await ctx.node.handle(CHUNK_LOG_PROTOCOL, (stream, connection) => {
-    if (!ctx.admit(connection.remotePeer.toString())) {
-      stream.abort(new Error('too many requests'))
-      return
-    }
-    handle(ctx, stream, connection).catch((err) => {
-      stream.abort(err as Error)
-      ctx.reject(connection.remotePeer.toString(), 'broken-chunk-log', messageOf(err))
-    })
-  })
+  await serve(ctx, CHUNK_LOG_PROTOCOL, 'broken-chunk-log', handle)
 }
 
 function headerProblem (ctx: CoordinatorContext, header: ChunkLog,

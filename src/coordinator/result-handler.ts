@@ -6,24 +6,18 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { MAX_FRAME_BYTES, RESULT_PROTOCOL } from '../common/constants.js'
-import { messageOf } from '../common/errors.js'
 import { framed, readMessage, writeMessage } from '../net/streams.js'
 import { FrameResultCodec, ResultReplyCodec, type FrameResult } from '../net/wire.js'
 import type { JobSpec } from '../job/spec.js'
 import type { CoordinatorContext } from './context.js'
+import { serve } from './serve.js'
 import { OutputWriteError } from './output.js'
 
 export async function registerResultHandler (ctx: CoordinatorContext): Promise<void> {
-  await ctx.node.handle(RESULT_PROTOCOL, (stream, connection) => {
-    if (!ctx.admit(connection.remotePeer.toString())) {
-      stream.abort(new Error('too many requests'))
-      return
-    }
-    handle(ctx, stream, connection).catch((err) => {
-      stream.abort(err as Error)
-      if (err instanceof OutputWriteError) ctx.onOutputFailed(err.message)
-      else ctx.reject(connection.remotePeer.toString(), 'broken-result', messageOf(err))
-    })
+  await serve(ctx, RESULT_PROTOCOL, 'broken-result', handle, (err) => {
+    if (!(err instanceof OutputWriteError)) return false
+    ctx.onOutputFailed(err.message)
+    return true
   })
 }
 

@@ -16,6 +16,7 @@ import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { UsageError } from '../common/errors.js'
+import { isAlive } from '../common/pid.js'
 
 /** $BLENDNET_CONFIG_DIR, else $XDG_CONFIG_HOME/blendnet, else ~/.config/blendnet. */
 export function configDir (env: NodeJS.ProcessEnv = process.env): string {
@@ -150,15 +151,5 @@ function releaseLock (lock: string): void {
     if (readFileSync(lock, 'utf8') === String(process.pid)) unlinkSync(lock)
   } catch {
     // Already gone: nothing to release.
-  }
-}
-
-function isAlive (pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

@@ -15,6 +15,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { UsageError } from '../common/errors.js'
+import { isAlive } from '../common/pid.js'
 
 export class WorkDir {
   private attempts = 0
@@ -87,15 +88,5 @@ export class WorkDir {
       if (err instanceof UsageError) throw err
     }
     await writeFile(path, String(process.pid))
-  }
-}
-
-function isAlive (pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
