@@ -1,5 +1,5 @@
 /**
- * Local vs swarm: one generated scene rendered four ways in one run, so
+ * Local vs swarm: one generated scene rendered five ways in one run, so
  * that blendnet's overhead is read against plain Blender on the same
  * machine at the same moment (PRODUCT.md, Targets: within 5%).
  *
@@ -42,12 +42,14 @@ interface Approach {
   blenderRuns: string
   /** blendnet rows: a worker is started and listening before the clock. */
   needsWorker: boolean
+  /** Options of that worker. */
+  workerArgs?: string[]
   run: (ctx: Context, out: string, workerAddr: string) => Promise<void>
 }
 
 interface Sample { seconds: number, load: number }
 
-// The four approaches, in the order the table lists them.
+// The approaches, in the order the table lists them.
 
 const APPROACHES: Approach[] = [
   {
@@ -64,8 +66,9 @@ const APPROACHES: Approach[] = [
       for (let f = 1; f <= FRAMES; f++) await blender(ctx, out, ['-f', `${f}`])
     }
   },
-  swarmApproach(4),
-  swarmApproach(FRAMES)
+  swarmApproach(4, false),
+  swarmApproach(4, true),
+  swarmApproach(FRAMES, false)
 ]
 
 /** `blender -b scene.blend -o OUT/f_#### -F PNG -x 1`, then `rest`. */
@@ -81,12 +84,16 @@ async function blender (ctx: Context, out: string, rest: string[]) {
   }
 }
 
-/** `submit` from spawn to exit; submit itself runs Blender twice. */
-function swarmApproach (chunkSize: number): Approach {
+/**
+ * `submit` from spawn to exit; submit itself runs Blender twice. A warm
+ * worker keeps one Blender for the job; the others start one per chunk.
+ */
+function swarmApproach (chunkSize: number, warm: boolean): Approach {
   return {
-    name: `blendnet, 1 worker, \`--chunk-size ${chunkSize}\``,
-    blenderRuns: `${Math.ceil(FRAMES / chunkSize)} (+2 in submit)`,
+    name: `blendnet, 1 worker, ${warm ? 'warm session, ' : ''}\`--chunk-size ${chunkSize}\``,
+    blenderRuns: `${warm ? 1 : Math.ceil(FRAMES / chunkSize)} (+2 in submit)`,
     needsWorker: true,
+    workerArgs: warm ? [] : ['--no-warm'],
     run: async (ctx, out, workerAddr) => {
       await submit(['submit', ctx.scene, '--frames', `1-${FRAMES}`,
         '--chunk-size', String(chunkSize), '--output', out,
@@ -114,7 +121,7 @@ function tail (text: string | undefined, lines = 15): string {
 async function measure (ctx: Context, approach: Approach): Promise<Sample> {
   const out = await mkdtemp(join(ctx.root, 'out-'))
   const worker = approach.needsWorker
-    ? await startCliWorker(await mkdtemp(join(ctx.root, 'worker-')))
+    ? await startCliWorker(await mkdtemp(join(ctx.root, 'worker-')), [], approach.workerArgs)
     : undefined
   const load = loadavg()[0]
   try {

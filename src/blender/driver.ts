@@ -1,8 +1,9 @@
 /**
  * Rendering one chunk (a list of frames of one scene) with Blender. The
  * `ChunkRenderer` interface is what workers use; `ProcessChunkRenderer`
- * starts one Blender process per chunk. A renderer that keeps one Blender
- * session per job open can replace it without changing callers.
+ * starts one Blender process per chunk; `SessionChunkRenderer`
+ * (session.ts) keeps one Blender per job warm, and falls back to a fresh
+ * process when that Blender dies.
  */
 import { dirname, resolve } from 'node:path'
 import type { ImageFormat } from '../job/naming.js'
@@ -75,6 +76,10 @@ export interface ChunkRenderer {
    * the caller to inspect or delete: none of it counts as rendered.
    */
   render: (req: ChunkRenderRequest) => Promise<ChunkRenderResult>
+  /** Ends whatever Blender is kept running for this .blend. */
+  close?: (blendPath: string) => Promise<void>
+  /** Ends every Blender kept running. */
+  closeAll?: () => Promise<void>
 }
 
 export interface ProcessRendererOptions {
@@ -93,9 +98,7 @@ export class ProcessChunkRenderer implements ChunkRenderer {
   }
 
   async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
-    checkRequest(req)
-    const expect = { ...req, blendPath: resolve(req.blendPath),
-      chunkDir: resolve(req.chunkDir), hangTimeoutMs: hangTimeoutOf(req) }
+    const expect = expectationOf(req)
     await prepareChunkDir(expect.chunkDir)
 
     const blenderLog = new BlenderLog()
@@ -116,10 +119,17 @@ export class ProcessChunkRenderer implements ChunkRenderer {
  * folder (on a worker, the job's files dir, where the path map points)
  * and any mapped file placed elsewhere.
  */
-function readablePaths (req: ChunkRenderRequest): string[] {
+export function readablePaths (req: ChunkRenderRequest): string[] {
   const blendDir = dirname(req.blendPath)
   const mapped = Object.values(req.pathMap ?? {}).map(p => resolve(p))
   return [blendDir, ...mapped.filter(p => !p.startsWith(blendDir + '/'))]
+}
+
+/** The request checked, with absolute paths and its hang timeout. */
+export function expectationOf (req: ChunkRenderRequest): ChunkRenderRequest {
+  checkRequest(req)
+  return { ...req, blendPath: resolve(req.blendPath),
+    chunkDir: resolve(req.chunkDir), hangTimeoutMs: hangTimeoutOf(req) }
 }
 
 /** Node's timers hold up to 2^31-1 ms; a longer one would fire at once. */
@@ -140,10 +150,15 @@ async function judge (
 ): Promise<void> {
   const files = await listChunkFiles(expect.chunkDir, expect.format)
   const reason = judgeChunk(expect, run.outcome, blenderLog, files)
-  if (reason === undefined) return
+  if (reason !== undefined) throw chunkFailure(expect, run, blenderLog, reason)
+}
 
+export function chunkFailure (
+  expect: ChunkRenderRequest, run: BlenderRun, blenderLog: BlenderLog,
+  reason: string
+): ChunkRenderError {
   log.debug('chunk failed', { chunk: describeChunk(expect), reason })
-  throw new ChunkRenderError(describeChunk(expect), {
+  return new ChunkRenderError(describeChunk(expect), {
     ...run.outcome, reason, logPath: run.logPath,
     logTail: blenderLog.logTail
   })

@@ -3,6 +3,8 @@
  * the chunk's log file and into the `BlenderLog` that judges it. execa
  * owns the timeout, the cancel and the kill (SIGTERM, then SIGKILL); a
  * watch on the output stops a Blender that falls silent the same way.
+ * The warm sessions of session.ts start and follow Blender with the same
+ * parts.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -45,28 +47,44 @@ export async function runBlender (
   blenderLog: BlenderLog
 ): Promise<BlenderRun> {
   const logPath = join(opts.chunkDir, CHUNK_LOG_NAME)
-  const file = createWriteStream(logPath)
-  file.on('error', () => {}) // reported by close(), once Blender is done
-
-  const subprocess = startBlender(blender, argv, opts)
+  const file = openLog(logPath)
+  const subprocess = startBlender(blender, argv, { ...opts, dir: opts.chunkDir })
   const { result, hung } = await followOutput(subprocess, opts,
     lineHandler(opts, blenderLog, file))
-  await close(file)
+  await closeLog(file)
   return { outcome: outcomeOf(result, opts, hung), logPath }
 }
 
-function startBlender (
-  blender: BlenderInstall, argv: string[], opts: RunOptions
+/** The chunk's `blender.log`; a write error surfaces in closeLog(). */
+export function openLog (path: string): WriteStream {
+  const file = createWriteStream(path)
+  file.on('error', () => {})
+  return file
+}
+
+export interface StartOptions {
+  /** The one folder Blender may write to, and its working dir. */
+  dir: string
+  sandbox?: Sandbox
+  readable?: string[]
+  timeoutMs?: number
+  signal?: AbortSignal
+  /** A warm session reads its requests on stdin. */
+  stdin?: 'ignore' | 'pipe'
+}
+
+export function startBlender (
+  blender: BlenderInstall, argv: string[], opts: StartOptions
 ) {
   const { file, args } = opts.sandbox === undefined
     ? { file: blender.path, args: argv }
     : sandboxedCommand(opts.sandbox, argv,
-      { readable: opts.readable ?? [], writable: [opts.chunkDir], cwd: opts.chunkDir })
+      { readable: opts.readable ?? [], writable: [opts.dir], cwd: opts.dir })
   return execa(file, args, {
     // A relative output path in the scene would land here, where the
     // verdict sees it as an extra file (case B29).
-    cwd: opts.chunkDir,
-    stdin: 'ignore',
+    cwd: opts.dir,
+    stdin: opts.stdin ?? 'ignore',
     all: true,
     buffer: false,
     reject: false,
@@ -76,13 +94,15 @@ function startBlender (
   })
 }
 
+export type BlenderProcess = ReturnType<typeof startBlender>
+
 /**
  * Feeds Blender's lines to `onLine` until it exits. Every line counts as
  * progress; after `hangTimeoutMs` without one, Blender gets the kill a
  * timeout gives: SIGTERM, then SIGKILL after KILL_GRACE_MS.
  */
 async function followOutput (
-  subprocess: ReturnType<typeof startBlender>, opts: RunOptions,
+  subprocess: BlenderProcess, opts: RunOptions,
   onLine: (line: string) => void
 ): Promise<{ result: ExecaOutcome, hung: boolean }> {
   let hung = false
@@ -103,7 +123,7 @@ async function followOutput (
 }
 
 /** Calls `onSilence` once, when `heard` was not called for `ms` (0: never). */
-class SilenceWatch {
+export class SilenceWatch {
   private fired = false
   private readonly timer: NodeJS.Timeout | undefined
 
@@ -122,8 +142,8 @@ class SilenceWatch {
   }
 }
 
-async function readLines (
-  subprocess: ReturnType<typeof startBlender>, onLine: (line: string) => void
+export async function readLines (
+  subprocess: BlenderProcess, onLine: (line: string) => void
 ): Promise<void> {
   try {
     for await (const line of subprocess.iterable({ from: 'all' })) onLine(line)
@@ -135,7 +155,7 @@ async function readLines (
   }
 }
 
-function lineHandler (
+export function lineHandler (
   opts: RunOptions, blenderLog: BlenderLog, file: WriteStream
 ): (line: string) => void {
   const announced = new Set<number>()
@@ -183,7 +203,7 @@ function savedFrameFinder (
     : undefined
 }
 
-interface ExecaOutcome {
+export interface ExecaOutcome {
   exitCode?: number
   signal?: string
   timedOut: boolean
@@ -191,8 +211,9 @@ interface ExecaOutcome {
   originalMessage?: string
 }
 
-function outcomeOf (
-  result: ExecaOutcome, opts: RunOptions, hung: boolean
+export function outcomeOf (
+  result: ExecaOutcome, opts: Pick<RunOptions, 'sandbox' | 'timeoutMs' | 'hangTimeoutMs'>,
+  hung: boolean
 ): ProcessOutcome {
   const neverRan = result.exitCode === undefined && result.signal === undefined
   const sandboxSignal = opts.sandbox === undefined ? undefined : signalOfExit(result.exitCode)
@@ -209,7 +230,7 @@ function outcomeOf (
 }
 
 /** Waits for the log to reach the disk; a write error surfaces here. */
-async function close (file: WriteStream): Promise<void> {
+export async function closeLog (file: WriteStream): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     file.end((err?: Error | null) => { err == null ? resolve() : reject(err) })
   })

@@ -5,6 +5,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { findBlender } from '../blender/install.js'
 import { ProcessChunkRenderer } from '../blender/driver.js'
+import { SessionChunkRenderer } from '../blender/session.js'
 import { healthSummary, probeBlender } from '../blender/probe.js'
 import { chooseSandbox, parseSandboxMode } from '../blender/sandbox.js'
 import { parseDuration } from '../common/duration.js'
@@ -62,6 +63,8 @@ options:
                            run Blender under bubblewrap: no network, no home,
                            a read-only system, limits (default auto: when
                            bwrap works here; bwrap: refuse to start without)
+  --no-warm                start a fresh Blender for every chunk instead of
+                           keeping one Blender per job with its scene loaded
   --no-mdns                do not look for peers on the LAN
 `
 
@@ -79,6 +82,7 @@ const OPTIONS: Options = {
   'max-job-size': { type: 'string' },
   sandbox: { type: 'string' },
   'no-mdns': { type: 'boolean' },
+  'no-warm': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
 }
 
@@ -125,14 +129,19 @@ export async function workerCommand (args: string[]): Promise<number> {
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
   const node = await createSwarmNode({ privateKey: key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk })
     .catch(async (err) => { await workDir.release(); throw err })
+  const warm = parsed.values['no-warm'] !== true
+  const renderer = warm
+    ? new SessionChunkRenderer(blender, { sandbox })
+    : new ProcessChunkRenderer(blender, { sandbox })
   const worker = new Worker({
-    node, key, renderer: new ProcessChunkRenderer(blender, { sandbox }),
+    node, key, renderer,
     capabilities, workDir, once: parsed.values.once === true, hangTimeoutMs, allowedCoordinators, maxJobBytes
   })
   await worker.start()
 
   say(`blendnet worker ${node.peerId.toString()}`)
-  say(`  ${healthSummary(capabilities)}; ${sandboxSummary}`)
+  say(`  ${healthSummary(capabilities)}; ${sandboxSummary}; ` +
+    (warm ? 'one warm Blender per job' : 'a fresh Blender per chunk (--no-warm)'))
   say(`  Blender at ${blender.path}, work dir ${workDir.root}, key ${identity.path}`)
   say(allowedCoordinators === undefined
     ? '  jobs: from any submitter (no --allow-coordinator list)'

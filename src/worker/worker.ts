@@ -69,6 +69,8 @@ export class Worker {
   private current?: AbortController
   /** The job (coordinator/jobId) of the chunk being rendered. */
   private currentJob?: string
+  /** Each job's .blend here: a warm Blender kept for it ends with the job. */
+  private readonly blendPaths = new Map<string, string>()
   private resolveDone?: () => void
   /** Resolves when a `--once` worker has finished its job, or on a fatal error. */
   readonly done: Promise<void>
@@ -114,6 +116,7 @@ export class Worker {
     clearInterval(this.presenceTimer)
     this.current?.abort()
     await this.working
+    await this.opts.renderer.closeAll?.()
     this.resolveDone?.()
   }
 
@@ -237,6 +240,9 @@ export class Worker {
     // Nothing left to render or deliver for it: stop before its files go.
     if (this.currentJob === id) this.current?.abort()
     this.files.forget(job.announcement.manifest)
+    const blendPath = this.blendPaths.get(id)
+    this.blendPaths.delete(id)
+    if (blendPath !== undefined) await this.opts.renderer.close?.(blendPath)
     await this.opts.workDir.removeJob(from, jobId)
     if (this.opts.once === true && this.joined === id) {
       await this.opts.workDir.removeWorkFiles()
@@ -322,6 +328,7 @@ export class Worker {
     const early = new EarlyUploads(client, chunkId, frames, abort.signal)
     try {
       const files = await this.files.prepare(ann.jobId, job.coordinator, ann.manifest)
+      this.blendPaths.set(key(job.coordinator.toString(), ann.jobId), files.blendPath)
       await this.files.verify(files)
       const rendered = await this.opts.renderer.render({
         blendPath: files.blendPath,
