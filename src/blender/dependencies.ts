@@ -9,7 +9,7 @@
  * script a `PathMap` from each artist-side path to where it put it.
  */
 import {
-  basename, dirname, isAbsolute, join, relative, win32
+  basename, dirname, isAbsolute, join, relative, resolve, sep, win32
 } from 'node:path'
 
 export type DependencyKind =
@@ -164,13 +164,24 @@ export function planJobLayout (
 function placer (
   blendDir: string, jobDir: string
 ): (path: string) => string {
+  const root = resolve(jobDir)
   return path => {
     // An artist's `C:\...` is no absolute path on a POSIX worker.
     const inside = isAbsolute(path) ? relative(blendDir, path) : '..'
-    return isInside(inside)
+    const target = isInside(inside)
       ? join(jobDir, inside)
       : join(jobDir, EXTERNAL_DIR, mirrorName(path))
+    // The paths come from a peer: nothing may land outside the job dir.
+    if (!resolve(target).startsWith(root + sep)) {
+      throw new UnsafeJobPathError(`job file path ${JSON.stringify(path)} would leave the job folder`)
+    }
+    return target
   }
+}
+
+/** A manifest path that would place a file outside the job folder. */
+export class UnsafeJobPathError extends Error {
+  override name = 'UnsafeJobPathError'
 }
 
 function isInside (relativePath: string): boolean {
@@ -178,10 +189,13 @@ function isInside (relativePath: string): boolean {
     !isAbsolute(relativePath)
 }
 
-/** `/home/a/x.png` → `home/a/x.png`, `C:\Users\x` → `C/Users/x`. */
+/**
+ * `/home/a/x.png` → `home/a/x.png`, `C:\Users\x` → `C/Users/x`; `.`,
+ * `..` and empty parts are dropped, so the name stays below the folder.
+ */
 function mirrorName (path: string): string {
   return path.replace(/\\/g, '/').replace(/^([A-Za-z]):/, '$1')
-    .replace(/^\/+/, '')
+    .split('/').filter(part => part !== '' && part !== '.' && part !== '..').join('/')
 }
 
 /**

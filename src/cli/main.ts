@@ -59,6 +59,12 @@ async function main (argv: string[]): Promise<number> {
   return command(args)
 }
 
+// `blendnet id | head -1`: a reader that went away is no error of ours.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw err
+})
+
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code
 }, (err: unknown) => {

@@ -9,6 +9,7 @@ import { JobFailedError, UsageError } from '../common/errors.js'
 import { Coordinator } from '../coordinator/coordinator.js'
 import { Journal, journalPath } from '../coordinator/journal.js'
 import { OutputFolder } from '../coordinator/output.js'
+import { lockOutput } from '../coordinator/output-lock.js'
 import { formatFrameList } from '../job/frames.js'
 import { renderKeyOf } from '../job/spec.js'
 import { openIdentity } from '../net/identity.js'
@@ -147,53 +148,65 @@ export async function submitCommand (args: string[]): Promise<number> {
   const frames = spec.chunks.flat()
   say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')} in ${count(spec.chunks.length, 'chunk')}), ${spec.settings.format} ${spec.settings.width === 0 ? '(size as the scene says)' : `${spec.settings.width}x${spec.settings.height}`}`)
 
-  // Running the same command again continues the job: frames the
-  // journal vouches for are not rendered again.
-  const started = Date.now()
-  const journal = new Journal(plan.outputDir, renderKeyOf(spec))
-  const output = new OutputFolder(plan.outputDir, spec.settings, journal)
-  const resume = await output.removeStaleTemps()
-    .then(async () => await journal.check(frames, spec.settings.format))
-    .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
-  printResume(resume, frames.length, input.outputDir, journalPath(input.outputDir))
-  if (resume.done.size === frames.length) {
-    printSummary({
-      succeeded: true, total: frames.length, done: frames.length, alreadyThere: frames.length, failedFrames: [], rejected: {}
-    }, plan.outputDir, Date.now() - started)
+  // Two submits writing one folder would each believe its frames are there.
+  const unlock = await lockOutput(plan.outputDir, input.outputDir)
+  try {
+    // Running the same command again continues the job: frames the
+    // journal vouches for are not rendered again.
+    const started = Date.now()
+    const journal = new Journal(plan.outputDir, renderKeyOf(spec))
+    const output = new OutputFolder(plan.outputDir, spec.settings, journal)
+    const resume = await output.removeStaleTemps()
+      .then(async () => await journal.check(frames, spec.settings.format))
+      .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
+    printResume(resume, frames.length, input.outputDir, journalPath(input.outputDir))
+    if (resume.done.size === frames.length) {
+      printSummary({
+        succeeded: true, total: frames.length, done: frames.length, alreadyThere: frames.length, failedFrames: [], rejected: {}
+      }, plan.outputDir, Date.now() - started)
+      return 0
+    }
+
+    // Ctrl-C ends the job like a timeout: the summary says what is done.
+    // Caught from here on, so one that comes while the node starts still
+    // gets its summary.
+    let interrupted: string | undefined
+    let cancel = (_reason: string): void => {}
+    const stopOnSignal = (signal: string): void => {
+      if (interrupted !== undefined) process.exit(130) // asked twice: now
+      interrupted = signal
+      cancel(`interrupted (${signal})`)
+    }
+    process.on('SIGINT', stopOnSignal)
+    process.on('SIGTERM', stopOnSignal)
+
+    const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
+    const node = await createSwarmNode({ privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk })
+    say(`coordinator ${node.peerId.toString()} listening on ${node.getMultiaddrs().map(String).join(' ')}`)
+    say(allowedWorkers === undefined
+      ? 'workers: any may claim (no --allow-worker list)'
+      : `workers: only the ${count(allowedWorkers.size, 'peer')} of --allow-worker may claim`)
+    const coordinator = new Coordinator({
+      node,
+      job: spec,
+      output,
+      alreadyDone: resume.done,
+      timeoutMs,
+      workerWaitMs,
+      allowedWorkers,
+      onEvent: printEvent
+    })
+    const running = coordinator.run()
+    cancel = (reason) => { coordinator.cancel(reason) }
+    if (interrupted !== undefined) cancel(`interrupted (${interrupted})`)
+    const outcome = await running
+    await node.stop()
+    await journal.close()
+    printSummary(outcome, plan.outputDir, Date.now() - started)
+    if (interrupted !== undefined) return 130
+    if (!outcome.succeeded) throw new JobFailedError('')
     return 0
+  } finally {
+    await unlock()
   }
-
-  const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
-  const node = await createSwarmNode({ privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk })
-  say(`coordinator ${node.peerId.toString()} listening on ${node.getMultiaddrs().map(String).join(' ')}`)
-  say(allowedWorkers === undefined
-    ? 'workers: any may claim (no --allow-worker list)'
-    : `workers: only the ${count(allowedWorkers.size, 'peer')} of --allow-worker may claim`)
-  const coordinator = new Coordinator({
-    node,
-    job: spec,
-    output,
-    alreadyDone: resume.done,
-    timeoutMs,
-    workerWaitMs,
-    allowedWorkers,
-    onEvent: printEvent
-  })
-  // Ctrl-C ends the job like a timeout: the summary says what is done.
-  let interrupted: string | undefined
-  const stopOnSignal = (signal: string): void => {
-    if (interrupted !== undefined) process.exit(130) // asked twice: now
-    interrupted = signal
-    coordinator.cancel(`interrupted (${signal})`)
-  }
-  process.on('SIGINT', stopOnSignal)
-  process.on('SIGTERM', stopOnSignal)
-
-  const outcome = await coordinator.run()
-  await node.stop()
-  await journal.close()
-  printSummary(outcome, plan.outputDir, Date.now() - started)
-  if (interrupted !== undefined) return 130
-  if (!outcome.succeeded) throw new JobFailedError('')
-  return 0
 }

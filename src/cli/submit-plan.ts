@@ -65,6 +65,10 @@ export async function checkInputs (input: SubmitInput): Promise<{ minBlender: st
 }
 
 export async function checkOutputDir (dir: string): Promise<void> {
+  // Kernel filesystems: Node's recursive mkdir never returns in /proc.
+  if (/^\/(proc|sys|dev)(\/|$)/.test(resolve(dir))) {
+    throw new UsageError(`--output "${dir}" is inside /${resolve(dir).split('/')[1]}, a kernel filesystem, not a folder for frames`)
+  }
   const existing = await stat(dir).catch(() => undefined)
   if (existing !== undefined && !existing.isDirectory()) {
     throw new UsageError(`--output "${dir}" is a file, not a folder`)

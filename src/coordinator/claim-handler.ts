@@ -62,7 +62,7 @@ async function onClaim (ctx: CoordinatorContext, claim: Claim,
   if (Math.abs(Date.now() - claim.issuedAtMs) > CLAIM_MAX_AGE_MS) {
     return refuse(ctx, worker, 'stale-claim', 'claim is too old or from the future')
   }
-  ctx.seenNonces.add(nonce)
+  rememberNonce(ctx, nonce, claim.issuedAtMs)
   ctx.markPresent(worker, claim.capabilities)
   const unmet = unmetRequirements(job.requirements, claim.capabilities)
   if (unmet.length > 0) return refuse(ctx, worker, 'unfit-worker', unmet.join('; '))
@@ -103,4 +103,15 @@ function onFailure (ctx: CoordinatorContext, failure: ChunkFailure,
   }
   ctx.onChunkFailed(chunk.id, worker, failure.reason, chunk.status === 'failed')
   return OK_EMPTY
+}
+
+/**
+ * A nonce need only be remembered while its claim is young enough to be
+ * accepted; older ones are forgotten, so a long job's memory stays flat.
+ */
+function rememberNonce (ctx: CoordinatorContext, nonce: string, issuedAtMs: number): void {
+  ctx.seenNonces.set(nonce, issuedAtMs)
+  if (ctx.seenNonces.size % 1024 !== 0) return
+  const oldest = Date.now() - 2 * CLAIM_MAX_AGE_MS
+  for (const [seen, at] of ctx.seenNonces) if (at < oldest) ctx.seenNonces.delete(seen)
 }

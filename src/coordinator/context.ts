@@ -11,7 +11,10 @@ export interface CoordinatorContext {
   state: JobState
   output: OutputFolder
   leaseMs: number
-  seenNonces: Set<string>
+  /** Nonces of claims accepted, with when each claim was signed. */
+  seenNonces: Map<string, number>
+  /** `chunk/worker` of each chunk log kept: one per worker and chunk. */
+  keptLogs: Set<string>
   presentWorkers: () => ReadonlySet<string>
   /** False when the peer opens streams faster than it may (rate limit). */
   admit: (peer: string) => boolean

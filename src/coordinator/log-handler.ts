@@ -41,6 +41,8 @@ function headerProblem (ctx: CoordinatorContext, header: ChunkLog,
   if (chunk.status !== 'leased' || chunk.lease?.worker !== worker) {
     return `chunk ${header.chunkId} is not leased to this worker`
   }
+  // One log per worker and chunk: a lease holder cannot fill the disk.
+  if (ctx.keptLogs.has(`${header.chunkId}/${worker}`)) return `a log of chunk ${header.chunkId} from this worker is already kept`
   return undefined
 }
 
@@ -57,6 +59,7 @@ async function handle (ctx: CoordinatorContext, stream: Stream,
     return
   }
 
+  ctx.keptLogs.add(`${header.chunkId}/${worker}`)
   const dir = chunkLogDir(ctx.output.dir, ctx.job.jobId)
   const final = join(dir, logName(ctx, header, worker))
   const temp = join(dir, `.${randomBytes(4).toString('hex')}.part`)

@@ -79,7 +79,7 @@ export function unmetRequirements (
   }
   const room = caps.maxJobBytes ?? 0
   if (room > 0 && (req.jobBytes ?? 0) > room) {
-    unmet.push(`needs room for ${formatSize(req.jobBytes ?? 0)} of files, has ${formatSize(room)}`)
+    unmet.push(`needs room for ${formatSize(req.jobBytes ?? 0)} of files, has ${room <= 1 ? 'no room left' : formatSize(room)}`)
   }
   return unmet
 }

@@ -104,8 +104,12 @@ export function receiveFile (stream: Stream, path: string,
       stream.removeEventListener('message', onMessage)
       stream.removeEventListener('close', onClose)
       stream.removeEventListener('end', onClose)
-      out.end(() => {
+      // A write that fails late (a full disk) surfaces only here, after
+      // every byte arrived: the file is then not what was received.
+      out.end((endErr?: Error | null) => {
+        const writeErr = writeError ?? endErr ?? undefined
         if (err !== undefined) reject(err)
+        else if (writeErr !== undefined) reject(new LocalWriteError(`writing ${path}: ${writeErr.message}`, { cause: writeErr }))
         else resolve({ bytes: received, sha256: hash.digest() })
       })
     }
@@ -125,7 +129,11 @@ export function receiveFile (stream: Stream, path: string,
     function onClose (): void {
       finish(new TransferError(`stream ended after ${received} of ${size} bytes`))
     }
-    out.on('error', (err) => { finish(new LocalWriteError(`writing ${path}: ${err.message}`, { cause: err })) })
+    let writeError: Error | undefined
+    out.on('error', (err) => {
+      writeError ??= err
+      finish(new LocalWriteError(`writing ${path}: ${err.message}`, { cause: err }))
+    })
     stream.addEventListener('message', onMessage)
     stream.addEventListener('close', onClose)
     stream.addEventListener('end', onClose)

@@ -191,6 +191,12 @@ function checkHash (hash: Uint8Array, what: string): void {
   require(hash.byteLength === 32, `${what} is not a SHA-256 hash`)
 }
 
+function checkArtistPath (path: string): void {
+  const absolute = path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith('\\\\')
+  require(absolute && path.length <= 4096 && !path.includes('\0'), `manifest path ${JSON.stringify(path.slice(0, 200))} is not an absolute path`)
+  require(!path.split(/[\\/]/).some(part => part === '..' || part === '.'), `manifest path ${JSON.stringify(path.slice(0, 200))} has . or .. parts`)
+}
+
 function checkCapabilities (caps: Capabilities | undefined | null): void {
   if (caps === undefined || caps === null) throw new WireError('no capabilities')
   require(caps.blenderVersion.length > 0 && caps.blenderVersion.length <= MAX_ID,
@@ -300,6 +306,9 @@ const MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 export const JobManifestCodec = codec<JobManifest>(
   'JobManifest', MAX_MANIFEST_BYTES, (m) => {
     require(m.blendPath.length > 0, 'manifest without a .blend')
+    // Paths are the artist's absolute, normalised paths: anything else
+    // (`..`, relative, NUL) is an attempt to place files elsewhere.
+    for (const path of [m.blendPath, ...m.files.map(f => f.path)]) checkArtistPath(path)
     for (const f of m.files) checkHash(f.sha256, 'manifest file hash')
   })
 export const ResultReplyCodec = codec<ResultReply>('ResultReply', MAX_CONTROL_MESSAGE_BYTES)

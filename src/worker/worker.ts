@@ -9,13 +9,14 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Message } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
+import { UnsafeJobPathError } from '../blender/dependencies.js'
 import { ChunkRenderError } from '../blender/errors.js'
 import type { ChunkRenderer, ChunkRenderRequest } from '../blender/driver.js'
 import {
   JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
   PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
 } from '../common/constants.js'
-import { messageOf } from '../common/errors.js'
+import { messageOf, WireError } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { isImageFormat } from '../job/naming.js'
 import { unmetRequirements, type WorkerCapabilities } from '../job/requirements.js'
@@ -352,14 +353,17 @@ export class Worker {
       }
     } catch (err) {
       if (err instanceof JobFileTamperedError) this.failFatally(err)
-      if (err instanceof JobTooLargeError) {
-        job.ineligible = err.message
-        log.warn('not taking job', { ...fields, reason: err.message })
+      // A job this worker must not take at all: too large, or whose
+      // manifest would place files outside its folder (hostile).
+      const refused = err instanceof JobTooLargeError || err instanceof UnsafeJobPathError || err instanceof WireError
+      if (refused) {
+        job.ineligible = messageOf(err)
+        log.warn('not taking job', { ...fields, reason: job.ineligible })
       }
       if (err instanceof LeaseLostError) {
         // Not this render's fault: someone else has the chunk now.
         log.warn('chunk no longer ours, dropping it', { ...fields, reason: err.message })
-      } else if (this.stopping || err instanceof JobTooLargeError) {
+      } else if (this.stopping || refused) {
         // Stopping: hand the chunk back now rather than after its lease.
         await client.release(chunkId).catch((e: Error) => {
           log.warn('could not release chunk', { ...fields, err: e.message })

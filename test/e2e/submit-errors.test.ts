@@ -10,7 +10,7 @@ import { findBlender } from '../../src/blender/install.js'
 import { makeDemoScene } from '../../src/demo/demo-scene.js'
 import { pngBytes } from '../helpers/fake-renderers.js'
 import { execa } from 'execa'
-import { CLI, runCli } from '../helpers/cli.js'
+import { CLI, runCli, TEST_ENV } from '../helpers/cli.js'
 import { tempDir } from '../helpers/swarm.js'
 import { gzipSync } from 'node:zlib'
 import { readFile } from 'node:fs/promises'
@@ -102,7 +102,7 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
 
   it('Ctrl-C ends the job with a summary and exit 130', async () => {
     const proc = execa(process.execPath, [CLI, 'submit', scene, '--output', join(dir, 'o10'),
-      '--listen', '/ip4/127.0.0.1/tcp/0'], { reject: false, all: true, buffer: true })
+      '--listen', '/ip4/127.0.0.1/tcp/0'], { reject: false, all: true, buffer: true, env: TEST_ENV })
     await new Promise<void>((resolve) => {
       proc.stdout?.on('data', (d: Buffer) => { if (/coordinator /.test(d.toString())) resolve() })
     })
@@ -111,6 +111,26 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
     assert.equal(result.exitCode, 130, result.all as string)
     assert.match(result.stdout as string, /job failed: 4 of 4 frames not rendered/)
     assert.match(result.stdout as string, /frames 1-4: interrupted \(SIGINT\)/)
+  })
+
+  it('refuses an --output inside /proc at once instead of hanging', async () => {
+    const result = await runCli(['submit', scene, '--output', '/proc/blendnet-frames'], 30_000)
+    assert.equal(result.exitCode, 2, result.stderr as string)
+    assert.match(result.stderr as string, /is inside \/proc, a kernel filesystem/)
+  })
+
+  it('refuses a second submit into an --output another submit is using', async () => {
+    const output = join(dir, 'busy-out')
+    const first = execa(process.execPath, [CLI, 'submit', scene, '--output', output,
+      '--listen', '/ip4/127.0.0.1/tcp/0', '--worker-wait', '60s'], { reject: false, all: true, env: TEST_ENV })
+    await new Promise<void>((resolve) => {
+      first.stdout?.on('data', (d: Buffer) => { if (/coordinator /.test(d.toString())) resolve() })
+    })
+    const second = await runCli(['submit', scene, '--output', output, '--listen', '/ip4/127.0.0.1/tcp/0'], 60_000)
+    first.kill('SIGINT')
+    await first
+    assert.equal(second.exitCode, 2, `${second.stdout}\n${second.stderr}`)
+    assert.match(second.stderr as string, new RegExp(`is in use by another submit \\(process ${first.pid}\\)`))
   })
 
   it('no worker within --worker-wait ends with exit 1 and a sentence', async () => {

@@ -133,6 +133,9 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     assert.equal(logs.length, 1)
     assert.match(logs[0], new RegExp(`^chunk-0000_frames-1-2_failed_${mallory.peerId.toString()}_.*\\.log$`))
     assert.match(await readFile(join(chunkLogDir(job.outputDir, job.spec.jobId), logs[0]), 'utf8'), /Error: out of memory/)
+    const again = await client.pushLog(0, path, true)
+    assert.equal(again.accepted, false)
+    assert.match(again.reason, /already kept/, 'one log per worker and chunk')
 
     const stream = await mallory.dialProtocol(multiaddr(addrOf(job.node)), CHUNK_LOG_PROTOCOL)
     const lp = framed(stream)

@@ -40,6 +40,19 @@ describe('laying a job out in a worker job dir', () => {
     ])
   })
 
+  it('keeps every file inside the job dir, whatever path a peer sends', () => {
+    const hostile = ['/' + '../'.repeat(30) + 'tmp/pwned.txt', '/srv/../../../etc/cron.d/x',
+      '..\\..\\..\\Windows\\evil.dll', 'C:\\..\\..\\evil.txt', '/a/./b/../../../../c']
+    for (const path of hostile) {
+      const layout = planJobLayout(BLEND, [dep({ absolute: path })], JOB)
+      for (const { to } of layout.copies) {
+        assert.ok(to.startsWith(`${JOB}/`) && !to.split('/').includes('..'), `${path} → ${to}`)
+      }
+    }
+    const relativeBlend = planJobLayout('../../../../tmp/evil2.blend', [], JOB)
+    assert.ok(relativeBlend.blendPath.startsWith(`${EXT}/`), relativeBlend.blendPath)
+  })
+
   it('mirrors files from elsewhere under their absolute path', () => {
     const layout = planJobLayout(BLEND, [marble, up], JOB)
     assert.deepEqual(layout.copies.slice(1).map(c => c.to),

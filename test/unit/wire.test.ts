@@ -5,7 +5,7 @@ import { PROTOCOL_VERSION } from '../../src/common/constants.js'
 import { WireError } from '../../src/common/errors.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import {
-  ClaimRequestCodec, FrameResultCodec, decodeSwarmMessage, encodeSwarmMessage
+  ClaimRequestCodec, FrameResultCodec, JobManifestCodec, decodeSwarmMessage, encodeSwarmMessage
 } from '../../src/net/wire.js'
 
 const HASH = new Uint8Array(32).fill(7)
@@ -65,6 +65,17 @@ describe('wire messages', () => {
 
   it('refuses a claim request that asks for nothing', () => {
     assert.throws(() => ClaimRequestCodec.decode(new Uint8Array(0)), WireError)
+  })
+
+  it('refuses a manifest whose paths are relative or climb out with ..', () => {
+    const file = (path: string) => ({ path, sha256: HASH, size: 1 })
+    const good = { blendPath: '/home/ann/scene.blend', files: [file('/home/ann/scene.blend'), file('C:\\tex\\wood.png')], dependencies: [] }
+    assert.equal(JobManifestCodec.decode(JobManifestCodec.encode(good)).files.length, 2)
+    for (const bad of ['/' + '../'.repeat(30) + 'tmp/pwned.txt', 'tex/wood.png', '/a/./b', 'C:\\..\\x', '/a/b\0c']) {
+      const manifest = { ...good, files: [file(bad)] }
+      assert.throws(() => JobManifestCodec.decode(JobManifestCodec.encode(manifest)), WireError, bad)
+    }
+    assert.throws(() => JobManifestCodec.decode(JobManifestCodec.encode({ ...good, blendPath: '../../x.blend' })), WireError)
   })
 
   it('refuses an unsigned claim', () => {

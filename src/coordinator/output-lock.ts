@@ -1,0 +1,28 @@
+/**
+ * One submit per output folder: two writing the same frames would each
+ * believe its own frames are there. The lock holds the submit's PID; a
+ * lock left by a process that is gone (SIGKILL) is taken over.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { UsageError } from '../common/errors.js'
+import { isAlive } from '../common/pid.js'
+
+export async function lockOutput (outputDir: string, shownAs: string): Promise<() => Promise<void>> {
+  const dir = join(outputDir, '.blendnet')
+  const path = join(dir, 'submit.lock')
+  try {
+    await mkdir(dir, { recursive: true })
+    await writeFile(path, String(process.pid), { flag: 'wx' })
+  } catch (err) {
+    // A folder that cannot take the lock cannot take the journal either:
+    // that failure, with its own message, comes when the job writes.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return async () => {}
+    const holder = Number(await readFile(path, 'utf8').catch(() => ''))
+    if (holder !== process.pid && isAlive(holder)) {
+      throw new UsageError(`--output "${shownAs}" is in use by another submit (process ${holder}); wait for it to end, or choose another folder`)
+    }
+    await writeFile(path, String(process.pid))
+  }
+  return async () => { await rm(path, { force: true }) }
+}
