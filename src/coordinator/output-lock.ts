@@ -11,13 +11,14 @@ import { isAlive } from '../common/pid.js'
 export async function lockOutput (outputDir: string, shownAs: string): Promise<() => Promise<void>> {
   const dir = join(outputDir, '.blendnet')
   const path = join(dir, 'submit.lock')
+  // A folder that cannot take the lock cannot take the journal either:
+  // that failure, with its own message, comes when the job writes.
+  const none = async (): Promise<void> => {}
+  if (!await mkdir(dir, { recursive: true }).then(() => true, () => false)) return none
   try {
-    await mkdir(dir, { recursive: true })
     await writeFile(path, String(process.pid), { flag: 'wx' })
   } catch (err) {
-    // A folder that cannot take the lock cannot take the journal either:
-    // that failure, with its own message, comes when the job writes.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return async () => {}
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return none
     const holder = Number(await readFile(path, 'utf8').catch(() => ''))
     if (holder !== process.pid && isAlive(holder)) {
       throw new UsageError(`--output "${shownAs}" is in use by another submit (process ${holder}); wait for it to end, or choose another folder`)
