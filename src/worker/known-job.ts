@@ -4,6 +4,7 @@
  * Gossip is only a hint; the coordinator's reply to a claim is the truth.
  */
 import type { PeerId } from '@libp2p/interface'
+import type { ChunkRenderRequest } from '../blender/driver.js'
 import { MAX_WORKER_FAILURES } from '../common/constants.js'
 import { isImageFormat, type ImageFormat } from '../job/naming.js'
 import type { ChunkGranted, ChunkOffer, JobAnnouncement } from '../net/wire.js'
@@ -34,6 +35,17 @@ export class KnownJob {
   get format (): ImageFormat {
     const format = this.announcement.settings.format
     return isImageFormat(format) ? format : 'PNG'
+  }
+
+  /** The job's overrides of the scene's settings, as the driver takes them. */
+  get overrides (): Partial<ChunkRenderRequest> {
+    const s = this.announcement.settings
+    return {
+      engine: s.engine === '' ? undefined : s.engine,
+      samples: s.samples === 0 ? undefined : s.samples,
+      resolutionPercentage: s.resolutionPercentage === 0 ? undefined : s.resolutionPercentage,
+      device: s.device === 'GPU' ? 'GPU' : s.device === 'CPU' ? 'CPU' : undefined
+    }
   }
 
   update (announcement: JobAnnouncement): void {

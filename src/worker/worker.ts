@@ -11,7 +11,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { UnsafeJobPathError } from '../blender/dependencies.js'
 import { ChunkRenderError } from '../blender/errors.js'
-import type { ChunkRenderer, ChunkRenderRequest } from '../blender/driver.js'
+import type { ChunkRenderer } from '../blender/driver.js'
 import {
   JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
   PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
@@ -23,7 +23,7 @@ import { unmetRequirements, type WorkerCapabilities } from '../job/requirements.
 import { validateSwarmMessage } from '../net/gossip.js'
 import type { SwarmNode } from '../net/node.js'
 import {
-  decodeSwarmMessage, encodeSwarmMessage, requirementsFromWire, type RenderSettings,
+  decodeSwarmMessage, encodeSwarmMessage, requirementsFromWire,
   type SwarmMessage
 } from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
@@ -337,7 +337,7 @@ export class Worker {
         scene: ann.settings.scene,
         frames,
         format: job.format,
-        ...overridesOf(ann.settings),
+        ...job.overrides,
         // Never without the operator's --allow-scripts, whatever a job says.
         allowScripts: ann.requirements.scripts === true && this.opts.capabilities.scripts === true,
         chunkDir,
@@ -383,16 +383,6 @@ export class Worker {
       // Only now, with the chunk handed back, may the caller wipe and exit.
       if (this.fatal !== undefined) this.resolveDone?.()
     }
-  }
-}
-
-/** The job's overrides of the scene's settings, as the driver takes them. */
-function overridesOf (settings: RenderSettings): Partial<ChunkRenderRequest> {
-  return {
-    engine: settings.engine === '' ? undefined : settings.engine,
-    samples: settings.samples === 0 ? undefined : settings.samples,
-    resolutionPercentage: settings.resolutionPercentage === 0 ? undefined : settings.resolutionPercentage,
-    device: settings.device === 'GPU' ? 'GPU' : settings.device === 'CPU' ? 'CPU' : undefined
   }
 }
 
