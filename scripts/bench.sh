@@ -4,11 +4,17 @@
 #   npm run bench                     plain Blender vs blendnet, 24 frames
 #   npm run bench -- --runs 5 --res 160x90
 #   npm run bench -- chaos            250 frames while workers are killed
+#   npm run bench -- scheduling       makespan against the ideal, 1-100 workers
+#   npm run bench -- claims           claim latency at 8 and 32 workers
+#   npm run bench -- idle-memory      RSS of an idle worker process
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
 name=local-vs-swarm
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then name="$1"; shift; fi
-[ -f "bench/$name.ts" ] || { echo "bench: no benchmark bench/$name.ts" >&2; exit 2; }
+# bench/lib-*.ts are the benchmarks' shared code, not benchmarks.
+if [ ! -f "bench/$name.ts" ] || [ "${name#lib-}" != "$name" ]; then
+  echo "bench: no benchmark bench/$name.ts" >&2; exit 2
+fi
 scripts/setup.sh --quiet
 exec scripts/node.sh "dist/bench/$name.js" "$@"

@@ -1,0 +1,292 @@
+/**
+ * What the swarm benchmarks (scheduling, claims) share: one job run by a
+ * real coordinator in this process, its workers spread over a few child
+ * processes (lib-worker-host.ts) as real libp2p nodes on 127.0.0.1 with a
+ * "Blender" that sleeps per frame, and the numbers both report.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { rm } from 'node:fs/promises'
+import { cpus, loadavg, release } from 'node:os'
+import { dirname } from 'node:path'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import type { Startable, StreamHandler } from '@libp2p/interface'
+import { CLAIM_PROTOCOL, JOBS_TOPIC } from '../src/common/constants.js'
+import type { JobOutcome } from '../src/coordinator/events.js'
+import type { SwarmNode } from '../src/net/node.js'
+import { addrOf, startJob, waitFor } from '../test/helpers/swarm.js'
+
+/** Workers get these speeds in turn: a 2x worker renders a frame in half the time. */
+export const SPEEDS = [1, 2, 4]
+
+export function speedMix (workers: number): number[] {
+  return Array.from({ length: workers }, (_, i) => SPEEDS[i % SPEEDS.length])
+}
+
+/**
+ * A 1x frame time that makes a job's ideal makespan `idealMs`: the same
+ * ideal at every worker count keeps the swarm's frame rate, and so its
+ * claims, gossip and the load on this one machine, alike.
+ */
+export function frameMsForIdeal (idealMs: number, workers: number, frames: number): number {
+  return Math.round(idealMs * speedMix(workers).reduce((a, b) => a + b, 0) / frames)
+}
+
+/** "3×1x, 3×2x, 2×4x" */
+export function describeSpeeds (speeds: number[]): string {
+  return SPEEDS.map(s => [s, speeds.filter(x => x === s).length])
+    .filter(([, n]) => n > 0).map(([s, n]) => `${n}×${s}x`).join(', ')
+}
+
+export interface SwarmJobOptions {
+  workers: number
+  frames: number
+  chunkSize: number
+  /** A 1x worker's time per frame. */
+  frameMs: number
+  /** Child processes the workers are spread over. */
+  hosts: number
+  /**
+   * Keep every node's kad-dht running, as blendnet's node has it. Off by
+   * default: blendnet uses no DHT, and with dozens of nodes on one host
+   * its queries connect every node to every other (bench/README.md).
+   */
+  dht?: boolean
+}
+
+export interface ClaimSample { ms: number, granted: boolean }
+
+/** What one worker did, as its host process measured it. */
+export interface WorkerReport {
+  peer: string
+  speed: number
+  frames: number
+  /** Time actually slept for frames: shows how late the timers ran. */
+  busyMs: number
+  /** Every CoordinatorClient.claim call: from the call to the reply. */
+  claims: ClaimSample[]
+  /** From the first job announcement it received to its first grant. */
+  firstGrantMs?: number
+}
+
+/** IPC between this process and lib-worker-host.ts. */
+export type HostCommand =
+  | { type: 'start', bootstrap: string, speeds: number[], frameMs: number, dht: boolean }
+  | { type: 'stop' }
+export type HostReply =
+  | { type: 'ready' }
+  | { type: 'report', workers: WorkerReport[], loopDelay: LoopDelay }
+  | { type: 'error', message: string }
+
+/** How late a process's event loop ran, in ms: a busy process answers late. */
+export interface LoopDelay { p50: number, p99: number, max: number }
+
+export interface SwarmJobResult {
+  outcome: JobOutcome
+  /** From starting the coordinator to the last frame written. */
+  makespanMs: number
+  workers: WorkerReport[]
+  /** The coordinator's side of every claim request. */
+  coordinatorClaims: ClaimHandling
+  coordinatorLoopDelay: LoopDelay
+  /** One per worker host process. */
+  hostLoopDelays: LoopDelay[]
+}
+
+/**
+ * Runs one job of frames 1..N to its end. The clock starts once every
+ * worker has joined (subscribed to the jobs topic) and the coordinator
+ * starts; it stops at the last frame written.
+ */
+export async function runSwarmJob (opts: SwarmJobOptions): Promise<SwarmJobResult> {
+  const speeds = speedMix(opts.workers)
+  const ideal = opts.frames * opts.frameMs / speeds.reduce((a, b) => a + b, 0)
+  let lastFrameAt = 0
+  const job = await startJob(Array.from({ length: opts.frames }, (_, i) => i + 1), opts.chunkSize, {
+    onEvent: (e) => { if (e.type === 'frame-done') lastFrameAt = performance.now() },
+    // Far past any healthy run: a hung job ends, failed, instead of never.
+    timeoutMs: 20 * ideal + 120_000
+  })
+  if (opts.dht !== true) await stopDht(job.node)
+  const coordinatorClaims = timeClaimHandling(job.node)
+  const hosts = new WorkerHosts(Math.min(opts.hosts, opts.workers))
+  try {
+    await hosts.start(addrOf(job.node), speeds, opts.frameMs, opts.dht === true)
+    const joined = (): number => job.node.services.pubsub.getSubscribers(JOBS_TOPIC).length
+    await waitFor(() => joined() >= opts.workers, `${opts.workers} workers to join`, 120_000)
+
+    const loop = watchEventLoop()
+    const started = performance.now()
+    const outcome = await job.coordinator.run()
+    const coordinatorLoopDelay = loop.stop()
+    const { workers, loopDelays } = await hosts.stop()
+    return {
+      outcome, makespanMs: lastFrameAt - started, workers, coordinatorClaims,
+      coordinatorLoopDelay, hostLoopDelays: loopDelays
+    }
+  } finally {
+    await hosts.stop().catch(() => {})
+    await job.node.stop()
+    await rm(dirname(job.outputDir), { recursive: true, force: true })
+  }
+}
+
+/** Samples every 10 ms; the histogram counts those 10 ms too, taken off here. */
+export function watchEventLoop (): { stop: () => LoopDelay } {
+  const histogram = monitorEventLoopDelay({ resolution: 10 })
+  histogram.enable()
+  return {
+    stop: () => {
+      histogram.disable()
+      const late = (ns: number): number => Math.max(0, ns / 1e6 - 10)
+      const at = (p: number): number => late(histogram.percentile(p))
+      return { p50: at(50), p99: at(99), max: late(histogram.max) }
+    }
+  }
+}
+
+/** The service is Startable, though the KadDHT type does not say so. */
+export async function stopDht (node: SwarmNode): Promise<void> {
+  await (node.services.dht as unknown as Startable).stop()
+}
+
+/** In ms, from the stream's arrival, or from the claim's bytes, to the reply. */
+export interface ClaimHandling { fromStream: number[], fromRequest: number[] }
+
+/**
+ * Times the coordinator's claim handler: from the stream's arrival (after
+ * protocol negotiation), and from the request's first bytes, to the first
+ * bytes of its reply. The second is the coordinator's own work; the first
+ * also waits for the worker to send. Wraps node.handle rather than using
+ * libp2p's `use()` middleware: in libp2p 3.3.11 every inbound stream
+ * appends the handler to the registered middleware array (connection.js,
+ * onIncomingStream), so the Nth stream would run the handler N times.
+ */
+function timeClaimHandling (node: SwarmNode): ClaimHandling {
+  const samples: ClaimHandling = { fromStream: [], fromRequest: [] }
+  const handle = node.handle.bind(node)
+  node.handle = async (protocol, handler, options) => {
+    const timed: StreamHandler = (stream, connection) => {
+      const arrived = performance.now()
+      let requested: number | undefined
+      stream.addEventListener('message', () => { requested ??= performance.now() }, { once: true })
+      const send = stream.send.bind(stream)
+      stream.send = (data) => {
+        const now = performance.now()
+        samples.fromStream.push(now - arrived)
+        samples.fromRequest.push(now - (requested ?? arrived))
+        stream.send = send
+        return send(data)
+      }
+      return handler(stream, connection)
+    }
+    await handle(protocol, protocol === CLAIM_PROTOCOL ? timed : handler, options)
+  }
+  return samples
+}
+
+/** The child processes holding the workers, worker i in host i mod n. */
+class WorkerHosts {
+  private readonly children: ChildProcess[] = []
+  private reports?: Promise<{ workers: WorkerReport[], loopDelays: LoopDelay[] }>
+
+  constructor (private readonly count: number) {}
+
+  async start (bootstrap: string, speeds: number[], frameMs: number, dht: boolean): Promise<void> {
+    const script = new URL('./lib-worker-host.js', import.meta.url)
+    for (let h = 0; h < this.count; h++) this.children.push(fork(script, [], { stdio: 'inherit' }))
+    await Promise.all(this.children.map(async (child, h) => {
+      const mine = speeds.filter((_, i) => i % this.count === h)
+      await ask(child, { type: 'start', bootstrap, speeds: mine, frameMs, dht }, 'ready')
+    }))
+  }
+
+  /** Stops every worker and collects what each measured; once. */
+  async stop (): Promise<{ workers: WorkerReport[], loopDelays: LoopDelay[] }> {
+    this.reports ??= Promise.all(this.children.map(async child => {
+      const reply = await ask(child, { type: 'stop' }, 'report')
+      if (reply.type !== 'report') throw new Error(`worker host ${child.pid ?? '?'} sent no report`)
+      return reply
+    })).then(replies => ({
+      workers: replies.flatMap(r => r.workers), loopDelays: replies.map(r => r.loopDelay)
+    })).finally(async () => {
+      await Promise.all(this.children.map(exited))
+    })
+    return await this.reports
+  }
+}
+
+/** Waits for a host to exit; one that does not within 5 s is killed by its PID. */
+async function exited (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exit = new Promise(resolve => child.once('exit', resolve))
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, 5000)
+  await exit
+  clearTimeout(timer)
+}
+
+/** Sends a command and waits for the reply of the type expected. */
+async function ask (child: ChildProcess, command: HostCommand,
+  expected: HostReply['type']): Promise<HostReply> {
+  const host = `worker host ${child.pid ?? '?'}`
+  if (!child.connected) throw new Error(`${host} is gone`)
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { done(new Error(`${host}: no ${expected} in 120 s`)) }, 120_000)
+    const onMessage = (reply: HostReply): void => {
+      if (reply.type === 'error') done(new Error(`${host}: ${reply.message}`))
+      else if (reply.type === expected) done(undefined, reply)
+    }
+    const onExit = (code: number | null): void => { done(new Error(`${host} exited ${String(code)}`)) }
+    function done (err?: Error, reply?: HostReply): void {
+      clearTimeout(timer)
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+      if (err !== undefined) reject(err)
+      else resolve(reply as HostReply)
+    }
+    child.on('message', onMessage)
+    child.on('exit', onExit)
+    child.send(command)
+  })
+}
+
+// Numbers and report lines.
+
+/** The p-th percentile (0-100), nearest rank; NaN when there are none. */
+export function percentile (values: number[], p: number): number {
+  if (values.length === 0) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.max(0, Math.ceil(p / 100 * sorted.length) - 1)]
+}
+
+export function machineLines (started: Date, loads: number[]): string[] {
+  const cpu = cpus()
+  return [
+    `- date: ${started.toISOString()}`,
+    `- machine: ${cpu.length} cores (${cpu[0]?.model ?? 'unknown CPU'}), ` +
+      `Linux ${release()}, Node.js ${process.version}`,
+    `- load average (1 min) at start / end: ${loads.map(l => l.toFixed(2)).join(' / ')}`
+  ]
+}
+
+export function dhtLine (dht: boolean): string {
+  return dht
+    ? '- kad-dht: running on every node, as in blendnet'
+    : '- kad-dht: stopped on every node (blendnet does not use it)'
+}
+
+export function loadNow (): number {
+  return loadavg()[0]
+}
+
+/** A comma-separated list of whole numbers of at least `min`. */
+export function wholeList (text: string, option: string, min = 1): number[] {
+  return text.split(',').map(part => whole(part, option, min))
+}
+
+export function whole (text: string, option: string, min = 1): number {
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${option} "${text}": each must be a whole number, ${min} or more`)
+  }
+  return value
+}

@@ -1,0 +1,76 @@
+/**
+ * The benchmarks' own code run tiny, so that it cannot rot: each bench's
+ * core function with two workers and a few frames, checked for the shape
+ * of what it reports (every frame done, numbers finite, a table). Nothing
+ * here asserts a time; the full runs are `npm run bench -- NAME`.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { claimsTable, refusalsBeforeFirst, runClaims } from '../../bench/claims.js'
+import { measureIdleMemory, memoryTable, verdict } from '../../bench/idle-memory.js'
+import {
+  runScheduling, schedulingTable, wholeChunkMakespan, type SchedulingResult
+} from '../../bench/scheduling.js'
+
+function assertFinite (values: Record<string, number>): void {
+  for (const [name, value] of Object.entries(values)) {
+    assert.ok(Number.isFinite(value) && value >= 0, `${name} is ${value}`)
+  }
+}
+
+describe('benchmarks, tiny runs', { timeout: 180_000 }, () => {
+  it('scheduling: every frame done, finite times, a table row per run', async () => {
+    const results: SchedulingResult[] = []
+    for (const chunkSize of [1, 4]) {
+      results.push(await runScheduling({ workers: 2, frames: 10, chunkSize, frameMs: 20, hosts: 2 }))
+    }
+
+    for (const r of results) {
+      assert.equal(r.framesDone, 10)
+      assert.equal(r.claimsGranted, Math.ceil(10 / r.run.chunkSize))
+      assert.equal(r.framesBySpeed.reduce((a, b) => a + b, 0), 10)
+      assertFinite({
+        makespan: r.makespanMs, ideal: r.idealMs, wholeChunks: r.wholeChunksMs, late: r.sleepLateMs
+      })
+    }
+    const lines = schedulingTable(results).split('\n')
+    assert.equal(lines.length, 2 + results.length)
+    assert.match(lines[2], /^\| 2 \| 1×1x, 1×2x \| 20 \| 10\/10 \| 1 \| [\d.]+ \| 0\.07 \| /)
+  })
+
+  it('scheduling: the whole-chunk ideal is the best schedule of whole chunks', () => {
+    // 1x and 2x workers, three 100 ms frames: the 2x one takes two.
+    const run = { workers: 2, frames: 3, chunkSize: 1, frameMs: 100, hosts: 1 }
+    assert.equal(wholeChunkMakespan(run, [1, 2]), 100)
+    assert.equal(wholeChunkMakespan({ ...run, chunkSize: 2 }, [1, 2]), 100)
+  })
+
+  it('claims: a grant per frame, finite percentiles, a table', async () => {
+    const r = await runClaims({ workers: 2, frames: 10, chunkSize: 1, frameMs: 20, hosts: 1 })
+
+    assert.equal(r.framesDone, 10)
+    assert.equal(r.granted.length, 10)
+    assert.equal(r.firstGrant.length, 2)
+    assert.ok(r.coordinator.fromStream.length >= 10)
+    assert.equal(r.coordinator.fromRequest.length, r.coordinator.fromStream.length)
+    const { fromStream, fromRequest } = r.coordinator
+    const all = [...r.granted, ...r.firstGrant, ...fromStream, ...fromRequest]
+    assertFinite(Object.fromEntries(all.map((v, i) => [`sample ${i}`, v])))
+    const lines = claimsTable([r]).split('\n')
+    assert.equal(lines.length, 2 + 8)
+    assert.match(lines[2], /^\| 2 \| claim → grant \(worker\) \| 10 \| [\d.]+ \|/)
+    assert.match(refusalsBeforeFirst(r), /^claims refused before a worker's first grant: mean [\d.]+/)
+  })
+
+  it('idle-memory: a worker that joined, idled and rendered a job, with its memory read', async () => {
+    const r = await measureIdleMemory({ idleMs: 1000, frames: 4 })
+
+    assert.equal(r.submitExit, 0)
+    assert.equal(r.framesRendered, 4)
+    for (const memory of [r.bareNode, r.idle.last, r.afterJob.last]) {
+      assert.ok(memory.VmRSS > 0 && memory.VmHWM >= memory.VmRSS, JSON.stringify(memory))
+    }
+    assert.equal(memoryTable(r).split('\n').length, 5)
+    assert.match(verdict(r), /^Largest idle VmRSS: [\d.]+ MiB = [\d.]+ MB, (under|over) the 120 MB/)
+  })
+})
