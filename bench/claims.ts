@@ -50,7 +50,10 @@ export async function runClaims (run: SwarmJobOptions): Promise<ClaimsResult> {
     refused: claims.filter(c => !c.granted).map(c => c.ms),
     firstGrant: job.workers.flatMap(w => w.firstGrantMs === undefined ? [] : [w.firstGrantMs]),
     coordinator: job.coordinatorClaims,
-    refusedBeforeFirst: job.workers.map(w => w.claims.findIndex(c => c.granted)),
+    refusedBeforeFirst: job.workers.map(w => {
+      const first = w.claims.findIndex(c => c.granted)
+      return first === -1 ? w.claims.length : first
+    }),
     loopDelays: {
       coordinator: job.coordinatorLoopDelay,
       hosts: job.hostLoopDelays.reduce((a, b) => b.p99 > a.p99 ? b : a)
