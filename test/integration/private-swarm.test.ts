@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -18,6 +17,7 @@ import { BlobServer, fetchBlob, hashFile } from '../../src/net/fetch.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import { createSwarmNode, type SwarmNode } from '../../src/net/node.js'
 import { addrOf, tempDir, waitFor } from '../helpers/swarm.js'
+import { writeRandomFile } from '../helpers/files.js'
 
 const MiB = 1024 * 1024
 const SIZE = 200 * MiB
@@ -52,15 +52,6 @@ function listen (node: SwarmNode): string[] {
     if (evt.detail.topic === JOBS_TOPIC) heard.push(new TextDecoder().decode(evt.detail.data))
   })
   return heard
-}
-
-async function writeRandomFile (path: string, bytes: number): Promise<void> {
-  const out = createWriteStream(path)
-  const block = randomBytes(4 * MiB)
-  for (let written = 0; written < bytes; written += block.length) {
-    if (!out.write(block)) await new Promise<void>(resolve => { out.once('drain', () => { resolve() }) })
-  }
-  await new Promise<void>(resolve => { out.end(() => { resolve() }) })
 }
 
 describe('private swarm', { timeout: 240_000 }, () => {

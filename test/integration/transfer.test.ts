@@ -3,27 +3,17 @@
  * bounded memory whatever the file's size (backpressure both ways).
  */
 import assert from 'node:assert/strict'
-import { createWriteStream } from 'node:fs'
 import { access, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { BlobServer, fetchBlob, hashFile } from '../../src/net/fetch.js'
 import type { SwarmNode } from '../../src/net/node.js'
 import { addrOf, startNode, tempDir } from '../helpers/swarm.js'
+import { writeRandomFile } from '../helpers/files.js'
 
 const MiB = 1024 * 1024
 const SIZE = 256 * MiB
-
-async function writeRandomFile (path: string, bytes: number): Promise<void> {
-  const out = createWriteStream(path)
-  const block = randomBytes(4 * MiB)
-  for (let written = 0; written < bytes; written += block.length) {
-    if (!out.write(block)) await new Promise<void>(resolve => { out.once('drain', () => { resolve() }) })
-  }
-  await new Promise<void>(resolve => { out.end(() => { resolve() }) })
-}
 
 describe('scene transfer', { timeout: 180_000 }, () => {
   let dir: string
