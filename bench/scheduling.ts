@@ -53,7 +53,8 @@ export async function runScheduling (run: SwarmJobOptions): Promise<SchedulingRe
       job.workers.filter(w => w.speed === s).reduce((n, w) => n + w.frames, 0)),
     claimsGranted: claims.filter(c => c.granted).length,
     claimsRefused: claims.filter(c => !c.granted).length,
-    sleepLateMs: frames === 0 ? 0 : (slept - asked) / frames
+    // Timers may fire a fraction of a millisecond early; that is not late.
+    sleepLateMs: frames === 0 ? 0 : Math.max(0, (slept - asked) / frames)
   }
 }
 
