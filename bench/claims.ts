@@ -6,14 +6,14 @@
  * CoordinatorClient.claim, the coordinator's handling in this one.
  *
  *   scripts/node.sh dist/bench/claims.js [--workers 8,32] [--frames 500] \
- *     [--ideal 60] [--hosts 4] [--keep-dht]
+ *     [--ideal 60] [--hosts 4]
  *
  * Progress goes to stderr; the Markdown report goes to stdout.
  */
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
-  describeSpeeds, dhtLine, frameMsForIdeal, loadNow, machineLines, percentile, runSwarmJob,
+  describeSpeeds, frameMsForIdeal, loadNow, machineLines, percentile, runSwarmJob,
   speedMix, whole, wholeList, type ClaimHandling, type LoopDelay, type SwarmJobOptions
 } from './lib-swarm.js'
 
@@ -106,7 +106,6 @@ interface Options {
   frames: number
   idealMs: number
   hosts: number
-  dht: boolean
 }
 
 function readOptions (argv: string[]): Options {
@@ -116,16 +115,14 @@ function readOptions (argv: string[]): Options {
       workers: { type: 'string', default: '8,32' },
       frames: { type: 'string', default: '500' },
       ideal: { type: 'string', default: '60' },
-      hosts: { type: 'string', default: '4' },
-      'keep-dht': { type: 'boolean', default: false }
+      hosts: { type: 'string', default: '4' }
     }
   })
   return {
     workers: wholeList(values.workers, '--workers'),
     frames: whole(values.frames, '--frames'),
     idealMs: whole(values.ideal, '--ideal') * 1000,
-    hosts: whole(values.hosts, '--hosts'),
-    dht: values['keep-dht']
+    hosts: whole(values.hosts, '--hosts')
   }
 }
 
@@ -136,7 +133,7 @@ async function main (): Promise<void> {
   for (const workers of opts.workers) {
     const frameMs = frameMsForIdeal(opts.idealMs, workers, opts.frames)
     const result = await runClaims({
-      workers, frames: opts.frames, chunkSize: 1, frameMs, hosts: opts.hosts, dht: opts.dht
+      workers, frames: opts.frames, chunkSize: 1, frameMs, hosts: opts.hosts
     })
     results.push(result)
     process.stderr.write(`claims: ${workers} workers: ${result.granted.length} granted, ` +
@@ -148,7 +145,6 @@ async function main (): Promise<void> {
       results.map(r => `${r.run.workers} (${describeSpeeds(speedMix(r.run.workers))}, ` +
         `${r.run.frameMs} ms a frame at 1x)`).join(' and ') +
       `; workers in up to ${opts.hosts} child processes, the coordinator in the parent`,
-    dhtLine(opts.dht),
     '', claimsTable(results), '',
     ...results.map(r => `- ${r.run.workers} workers: ${refusalsBeforeFirst(r)}`), ''
   ].join('\n'))

@@ -9,8 +9,10 @@ import { rm } from 'node:fs/promises'
 import { cpus, loadavg, release } from 'node:os'
 import { dirname } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import type { Startable, StreamHandler } from '@libp2p/interface'
-import { CLAIM_PROTOCOL, JOBS_TOPIC } from '../src/common/constants.js'
+import type { StreamHandler } from '@libp2p/interface'
+import {
+  ADAPTIVE_MAX_CHUNK, CLAIM_PROTOCOL, DEFAULT_CHUNK_TARGET_MS, JOBS_TOPIC
+} from '../src/common/constants.js'
 import type { JobOutcome } from '../src/coordinator/events.js'
 import type { SwarmNode } from '../src/net/node.js'
 import { addrOf, startJob, waitFor } from '../test/helpers/swarm.js'
@@ -40,17 +42,16 @@ export function describeSpeeds (speeds: number[]): string {
 export interface SwarmJobOptions {
   workers: number
   frames: number
+  /** Frames per chunk; 0: adaptive chunks, as `submit` without --chunk-size. */
   chunkSize: number
   /** A 1x worker's time per frame. */
   frameMs: number
   /** Child processes the workers are spread over. */
   hosts: number
-  /**
-   * Keep every node's kad-dht running, as blendnet's node has it. Off by
-   * default: blendnet uses no DHT, and with dozens of nodes on one host
-   * its queries connect every node to every other (bench/README.md).
-   */
-  dht?: boolean
+}
+
+export function chunkingName (chunkSize: number): string {
+  return chunkSize === 0 ? 'adaptive' : String(chunkSize)
 }
 
 export interface ClaimSample { ms: number, granted: boolean }
@@ -70,7 +71,7 @@ export interface WorkerReport {
 
 /** IPC between this process and lib-worker-host.ts. */
 export type HostCommand =
-  | { type: 'start', bootstrap: string, speeds: number[], frameMs: number, dht: boolean }
+  | { type: 'start', bootstrap: string, speeds: number[], frameMs: number }
   | { type: 'stop' }
 export type HostReply =
   | { type: 'ready' }
@@ -101,16 +102,18 @@ export async function runSwarmJob (opts: SwarmJobOptions): Promise<SwarmJobResul
   const speeds = speedMix(opts.workers)
   const ideal = opts.frames * opts.frameMs / speeds.reduce((a, b) => a + b, 0)
   let lastFrameAt = 0
-  const job = await startJob(Array.from({ length: opts.frames }, (_, i) => i + 1), opts.chunkSize, {
+  const adaptive = opts.chunkSize === 0
+  const job = await startJob(Array.from({ length: opts.frames }, (_, i) => i + 1),
+    adaptive ? ADAPTIVE_MAX_CHUNK : opts.chunkSize, {
+    scheduling: { fixed: !adaptive, targetMs: DEFAULT_CHUNK_TARGET_MS },
     onEvent: (e) => { if (e.type === 'frame-done') lastFrameAt = performance.now() },
     // Far past any healthy run: a hung job ends, failed, instead of never.
     timeoutMs: 20 * ideal + 120_000
   })
-  if (opts.dht !== true) await stopDht(job.node)
   const coordinatorClaims = timeClaimHandling(job.node)
   const hosts = new WorkerHosts(Math.min(opts.hosts, opts.workers))
   try {
-    await hosts.start(addrOf(job.node), speeds, opts.frameMs, opts.dht === true)
+    await hosts.start(addrOf(job.node), speeds, opts.frameMs)
     const joined = (): number => job.node.services.pubsub.getSubscribers(JOBS_TOPIC).length
     await waitFor(() => joined() >= opts.workers, `${opts.workers} workers to join`, 120_000)
 
@@ -142,11 +145,6 @@ export function watchEventLoop (): { stop: () => LoopDelay } {
       return { p50: at(50), p99: at(99), max: late(histogram.max) }
     }
   }
-}
-
-/** The service is Startable, though the KadDHT type does not say so. */
-export async function stopDht (node: SwarmNode): Promise<void> {
-  await (node.services.dht as unknown as Startable).stop()
 }
 
 /** In ms, from the stream's arrival, or from the claim's bytes, to the reply. */
@@ -191,12 +189,12 @@ class WorkerHosts {
 
   constructor (private readonly count: number) {}
 
-  async start (bootstrap: string, speeds: number[], frameMs: number, dht: boolean): Promise<void> {
+  async start (bootstrap: string, speeds: number[], frameMs: number): Promise<void> {
     const script = new URL('./lib-worker-host.js', import.meta.url)
     for (let h = 0; h < this.count; h++) this.children.push(fork(script, [], { stdio: 'inherit' }))
     await Promise.all(this.children.map(async (child, h) => {
       const mine = speeds.filter((_, i) => i % this.count === h)
-      await ask(child, { type: 'start', bootstrap, speeds: mine, frameMs, dht }, 'ready')
+      await ask(child, { type: 'start', bootstrap, speeds: mine, frameMs }, 'ready')
     }))
   }
 
@@ -266,12 +264,6 @@ export function machineLines (started: Date, loads: number[]): string[] {
       `Linux ${release()}, Node.js ${process.version}`,
     `- load average (1 min) at start / end: ${loads.map(l => l.toFixed(2)).join(' / ')}`
   ]
-}
-
-export function dhtLine (dht: boolean): string {
-  return dht
-    ? '- kad-dht: running on every node, as in blendnet'
-    : '- kad-dht: stopped on every node (blendnet does not use it)'
 }
 
 export function loadNow (): number {

@@ -17,9 +17,7 @@ import { decodeSwarmMessage } from '../src/net/wire.js'
 import { CoordinatorClient } from '../src/worker/coordinator-client.js'
 import { pngBytes } from '../test/helpers/fake-renderers.js'
 import { HEIGHT, startWorker, stopAll, WIDTH, type TestWorker } from '../test/helpers/swarm.js'
-import {
-  stopDht, watchEventLoop, type HostCommand, type HostReply, type WorkerReport
-} from './lib-swarm.js'
+import { watchEventLoop, type HostCommand, type HostReply, type WorkerReport } from './lib-swarm.js'
 
 /** Every frame is the same valid image: the coordinator checks only its kind and size. */
 const PNG = pngBytes(WIDTH, HEIGHT, 128)
@@ -74,12 +72,10 @@ CoordinatorClient.prototype.claim = async function (this: CoordinatorClient, ...
   return reply
 }
 
-async function start (bootstrap: string, speeds: number[], frameMs: number,
-  dht: boolean): Promise<void> {
+async function start (bootstrap: string, speeds: number[], frameMs: number): Promise<void> {
   for (const speed of speeds) {
     const report: WorkerReport = { peer: '', speed, frames: 0, busyMs: 0, claims: [] }
     const test = await startWorker(new SleepsPerFrame(report, frameMs / speed), [bootstrap])
-    if (!dht) await stopDht(test.node)
     report.peer = test.node.peerId.toString()
     const worker: Hosted = { test, report }
     hosted.set(report.peer, worker)
@@ -108,7 +104,7 @@ function reply (message: HostReply): void {
 
 process.on('message', (command: HostCommand) => {
   const work = command.type === 'start'
-    ? start(command.bootstrap, command.speeds, command.frameMs, command.dht).then(() => {
+    ? start(command.bootstrap, command.speeds, command.frameMs).then(() => {
       loop = watchEventLoop()
       reply({ type: 'ready' })
     })

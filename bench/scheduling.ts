@@ -6,15 +6,15 @@
  * within 3% of ideal at 8 workers, small at 32 and 100).
  *
  *   scripts/node.sh dist/bench/scheduling.js [--workers 1,8,32,100] \
- *     [--chunk-sizes 1,4] [--frames 250] [--ideal 120 | --frame-ms MS] \
- *     [--hosts 4] [--keep-dht]
+ *     [--chunk-sizes adaptive,1,4] [--frames 250] [--ideal 120 | --frame-ms MS] \
+ *     [--hosts 4]
  *
  * Progress goes to stderr; the Markdown report goes to stdout.
  */
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
-  describeSpeeds, dhtLine, frameMsForIdeal, loadNow, machineLines, runSwarmJob, SPEEDS,
+  chunkingName, describeSpeeds, frameMsForIdeal, loadNow, machineLines, runSwarmJob, SPEEDS,
   speedMix, whole, wholeList, type SwarmJobOptions
 } from './lib-swarm.js'
 
@@ -29,6 +29,8 @@ export interface SchedulingResult {
   wholeChunksMs: number
   /** Frames rendered by all the 1x workers, the 2x ones and the 4x ones. */
   framesBySpeed: number[]
+  /** Frames rendered twice, where a speculative copy met its holder. */
+  framesWasted: number
   claimsGranted: number
   claimsRefused: number
   /** How much longer the fake's sleeps took than asked, per frame on average. */
@@ -51,6 +53,7 @@ export async function runScheduling (run: SwarmJobOptions): Promise<SchedulingRe
     wholeChunksMs: wholeChunkMakespan(run, speeds),
     framesBySpeed: SPEEDS.map(s =>
       job.workers.filter(w => w.speed === s).reduce((n, w) => n + w.frames, 0)),
+    framesWasted: frames - job.outcome.done,
     claimsGranted: claims.filter(c => c.granted).length,
     claimsRefused: claims.filter(c => !c.granted).length,
     // Timers may fire a fraction of a millisecond early; that is not late.
@@ -64,8 +67,10 @@ export async function runScheduling (run: SwarmJobOptions): Promise<SchedulingRe
  * every chunk here but a shorter last one.
  */
 export function wholeChunkMakespan (run: SwarmJobOptions, speeds: number[]): number {
-  const sizes = Array.from({ length: Math.ceil(run.frames / run.chunkSize) },
-    (_, i) => Math.min(run.chunkSize, run.frames - i * run.chunkSize))
+  // Adaptive chunks can shrink to one frame: the best is then 1-frame chunks.
+  const size = run.chunkSize === 0 ? 1 : run.chunkSize
+  const sizes = Array.from({ length: Math.ceil(run.frames / size) },
+    (_, i) => Math.min(size, run.frames - i * size))
   const busyUntil = speeds.map(() => 0)
   for (const size of sizes) {
     const finish = speeds.map((s, i) => busyUntil[i] + size * run.frameMs / s)
@@ -83,16 +88,16 @@ function over (value: number, base: number): string {
 export function schedulingTable (results: SchedulingResult[]): string {
   const rows = results.map(r => [
     r.run.workers, describeSpeeds(r.speeds), r.run.frameMs,
-    `${r.framesDone}/${r.run.frames}`, r.run.chunkSize,
+    `${r.framesDone}/${r.run.frames}`, chunkingName(r.run.chunkSize),
     (r.makespanMs / 1000).toFixed(2), (r.idealMs / 1000).toFixed(2), over(r.makespanMs, r.idealMs),
     (r.wholeChunksMs / 1000).toFixed(2), over(r.makespanMs, r.wholeChunksMs),
-    r.framesBySpeed.join(' / '), `${r.claimsGranted} / ${r.claimsRefused}`, r.sleepLateMs.toFixed(1)
+    r.framesBySpeed.join(' / '), r.framesWasted, `${r.claimsGranted} / ${r.claimsRefused}`, r.sleepLateMs.toFixed(1)
   ].join(' | '))
   return [
     '| workers | speeds | 1x ms/frame | frames done | chunk size | makespan s ' +
       '| ideal s | overhead | whole-chunk ideal s | over whole-chunk ideal ' +
-      '| frames by 1x / 2x / 4x | claims granted / refused | sleep late ms/frame |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| frames by 1x / 2x / 4x | frames rendered twice | claims granted / refused | sleep late ms/frame |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(row => `| ${row} |`)
   ].join('\n')
 }
@@ -106,7 +111,6 @@ interface Options {
   idealMs: number
   /** ...unless every row is given this one. */
   frameMs?: number
-  dht: boolean
 }
 
 function readOptions (argv: string[]): Options {
@@ -114,22 +118,21 @@ function readOptions (argv: string[]): Options {
     args: argv,
     options: {
       workers: { type: 'string', default: '1,8,32,100' },
-      'chunk-sizes': { type: 'string', default: '1,4' },
+      'chunk-sizes': { type: 'string', default: 'adaptive,1,4' },
       frames: { type: 'string', default: '250' },
       ideal: { type: 'string', default: '120' },
       'frame-ms': { type: 'string' },
-      hosts: { type: 'string', default: '4' },
-      'keep-dht': { type: 'boolean', default: false }
+      hosts: { type: 'string', default: '4' }
     }
   })
   return {
     workers: wholeList(values.workers, '--workers'),
-    chunkSizes: wholeList(values['chunk-sizes'], '--chunk-sizes'),
+    // "adaptive" is chunk size 0, as SwarmJobOptions has it.
+    chunkSizes: wholeList(values['chunk-sizes'].replace(/adaptive/g, '0'), '--chunk-sizes', 0),
     frames: whole(values.frames, '--frames'),
     hosts: whole(values.hosts, '--hosts'),
     idealMs: whole(values.ideal, '--ideal') * 1000,
-    frameMs: values['frame-ms'] === undefined ? undefined : whole(values['frame-ms'], '--frame-ms'),
-    dht: values['keep-dht']
+    frameMs: values['frame-ms'] === undefined ? undefined : whole(values['frame-ms'], '--frame-ms')
   }
 }
 
@@ -140,10 +143,10 @@ async function main (): Promise<void> {
   for (const workers of opts.workers) {
     for (const chunkSize of opts.chunkSizes) {
       const frameMs = opts.frameMs ?? frameMsForIdeal(opts.idealMs, workers, opts.frames)
-      const run = { workers, chunkSize, frames: opts.frames, hosts: opts.hosts, frameMs, dht: opts.dht }
+      const run = { workers, chunkSize, frames: opts.frames, hosts: opts.hosts, frameMs }
       const result = await runScheduling(run)
       results.push(result)
-      process.stderr.write(`scheduling: ${workers} workers, chunk size ${chunkSize}: ` +
+      process.stderr.write(`scheduling: ${workers} workers, chunk size ${chunkingName(chunkSize)}: ` +
         `${(result.makespanMs / 1000).toFixed(2)} s (ideal ${(result.idealMs / 1000).toFixed(2)} s)\n`)
     }
   }
@@ -151,7 +154,6 @@ async function main (): Promise<void> {
     ...machineLines(started, [loadAtStart, loadNow()]),
     `- workers in up to ${opts.hosts} child processes, the coordinator in the parent; ` +
       'a 2x worker sleeps half as long a frame as a 1x one, a 4x a quarter',
-    dhtLine(opts.dht),
     '', schedulingTable(results), ''
   ].join('\n'))
 }

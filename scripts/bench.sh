@@ -7,6 +7,8 @@
 #   npm run bench -- scheduling       makespan against the ideal, 1-100 workers
 #   npm run bench -- claims           claim latency at 8 and 32 workers
 #   npm run bench -- idle-memory      RSS of an idle worker process
+#   npm run bench -- dashboard-screenshot   docs/dashboard.png from a real run
+#   npm run bench -- transfer         a 500 MB scene to 8 workers: coordinator upload
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"

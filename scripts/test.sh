@@ -14,4 +14,6 @@ files=()
 for suite in "${suites[@]}"; do
   files+=(dist/test/"$suite"/*.test.js)
 done
+# No blendnet.toml lying in this folder may set the tested commands' flags.
+export BLENDNET_CONFIG=/dev/null
 exec scripts/node.sh --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

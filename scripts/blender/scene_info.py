@@ -66,6 +66,9 @@ def describe(scene):
         "width": width,
         "height": height,
         "fileFormat": render.image_settings.file_format,
+        # Frames per second is fps / fps_base (24000/1001 is 24 / 1.001).
+        "fps": render.fps,
+        "fpsBase": render.fps_base,
         "isMovie": render.is_movie_format,
         "engine": render.engine,
         "hasCamera": has_camera(scene),

@@ -29,6 +29,9 @@ export interface SceneInfo {
   /** The size of the saved image: the percentage and border crop applied. */
   width: number
   height: number
+  /** Frames per second: fps / fpsBase, as Blender plays the scene. */
+  fps: number
+  fpsBase: number
   /** The scene's own format, e.g. 'PNG' or 'FFMPEG'. */
   fileFormat: string
   /** A movie format (B28): blendnet renders PNG frames instead. */

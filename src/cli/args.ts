@@ -6,6 +6,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { UsageError } from '../common/errors.js'
+import { mergeSources, takeNegations, withConfigFlag, type ConfigContext } from './config.js'
+import { configurableCommands } from './config-registry.js'
 
 export type Options = NonNullable<ParseArgsConfig['options']>
 
@@ -34,7 +36,24 @@ function joinValues (args: string[], options: Options): string[] {
   return out
 }
 
-export function parse (command: string, args: string[], options: Options): Parsed {
+/**
+ * The flags of `command`. For a command that allows config (main.ts
+ * lists them), values also come from the environment and the config
+ * file, under the command line's (src/cli/config.ts).
+ */
+export function parse (command: string, args: string[], options: Options,
+  context: ConfigContext = {}): Parsed {
+  if (!(context.commands ?? configurableCommands()).has(command)) {
+    return parseFlags(command, args, options)
+  }
+  const { args: rest, off } = takeNegations(args, options)
+  const flags = parseFlags(command, rest, withConfigFlag(options))
+  flags.values = { ...flags.values, ...off }
+  if (flags.values.help === true) return flags
+  return { values: mergeSources(command, options, flags, context).values, positionals: flags.positionals }
+}
+
+function parseFlags (command: string, args: string[], options: Options): Parsed {
   try {
     return parseArgs({
       args: joinValues(args, options), options, allowPositionals: true, strict: true

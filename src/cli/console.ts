@@ -1,6 +1,16 @@
-/** What the user reads: plain lines on stdout, apart from the log. */
+let humanOutput: NodeJS.WritableStream = process.stdout
+
+/**
+ * What the user reads: plain lines on stdout, apart from the log; on
+ * stderr once stdout carries machine output (`submit --json`).
+ */
 export function say (line: string): void {
-  process.stdout.write(line.endsWith('\n') ? line : line + '\n')
+  humanOutput.write(line.endsWith('\n') ? line : line + '\n')
+}
+
+/** Keeps stdout for machine output: `say` writes to stderr from now on. */
+export function sayOnStderr (): void {
+  humanOutput = process.stderr
 }
 
 /**

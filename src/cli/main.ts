@@ -12,33 +12,51 @@ import { FrameSpecError } from '../job/frames.js'
 import { demoCommand, DEMO_HELP } from './demo-command.js'
 import { idCommand, ID_HELP } from './id-command.js'
 import { keygenCommand, KEYGEN_HELP } from './keygen-command.js'
-import { submitCommand, SUBMIT_HELP } from './submit-command.js'
-import { workerCommand, WORKER_HELP } from './worker-command.js'
+import { OPTIONS as RELAY_OPTIONS, relayCommand, RELAY_HELP } from './relay-command.js'
+import { OPTIONS as STATUS_OPTIONS, statusCommand, STATUS_HELP } from './status-command.js'
+import { OPTIONS as SUBMIT_OPTIONS, submitCommand, SUBMIT_HELP } from './submit-command.js'
+import { OPTIONS as WORKER_OPTIONS, workerCommand, WORKER_HELP } from './worker-command.js'
+import { namingConfigSources } from './config.js'
+import { allowConfig } from './config-registry.js'
 
 const HELP = `usage: blendnet <command> [options]
 
 commands:
   worker    join the render swarm and render jobs
   submit    render a .blend on the swarm, writing frames to --output
+  relay     relay for peers behind NAT, and a bootstrap peer of the swarm
   demo      render a generated scene on a few local workers
   id        print this peer's ID and where its key is
   keygen    write a new swarm key, for a private swarm
+  status    list the workers of the swarm: Blender, capabilities, idle or busy
 
-Run blendnet <command> --help for a command's options.
+Run blendnet <command> --help for a command's options. Those of worker,
+submit, relay and status can also be set in blendnet.toml or in BLENDNET_*
+variables (docs/config.md).
 
 ${WORKER_HELP}
 ${SUBMIT_HELP}
+${RELAY_HELP}
 ${DEMO_HELP}
 ${ID_HELP}
-${KEYGEN_HELP}`
+${KEYGEN_HELP}
+${STATUS_HELP}`
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   worker: workerCommand,
   submit: submitCommand,
+  relay: relayCommand,
   demo: demoCommand,
   id: idCommand,
-  keygen: keygenCommand
+  keygen: keygenCommand,
+  status: statusCommand
 }
+
+// The commands whose flags a config file and BLENDNET_* variables can set.
+allowConfig('worker', WORKER_OPTIONS, WORKER_HELP)
+allowConfig('submit', SUBMIT_OPTIONS, SUBMIT_HELP)
+allowConfig('relay', RELAY_OPTIONS, RELAY_HELP)
+allowConfig('status', STATUS_OPTIONS, STATUS_HELP)
 
 /** Errors that are the user's to fix: their message is the whole story. */
 const USER_ERRORS = [
@@ -56,7 +74,7 @@ async function main (argv: string[]): Promise<number> {
   if (command === undefined) {
     throw new UsageError(`unknown command "${name}"; the commands are ${Object.keys(COMMANDS).join(', ')}`)
   }
-  return command(args)
+  return await namingConfigSources(async () => await command(args))
 }
 
 // `blendnet id | head -1`: a reader that went away is no error of ours.

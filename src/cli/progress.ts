@@ -13,35 +13,38 @@ function short (peer: string): string {
 }
 
 export function printEvent (event: JobEvent): void {
+  const line = describeEvent(event)
+  if (line !== undefined) say(line)
+}
+
+/** The plain line an event is told as; undefined for those not told. */
+export function describeEvent (event: JobEvent): string | undefined {
   switch (event.type) {
     case 'waiting-for-workers':
-      say(`waiting for workers… none has joined yet (${formatDuration(event.waitedMs)})`)
-      break
+      return `waiting for workers… none has joined yet (${formatDuration(event.waitedMs)})`
     case 'worker-joined':
-      say(`worker ${short(event.worker)} joined: ${event.summary}` +
-        (event.unmet.length > 0 ? ` — cannot render this job: ${event.unmet.join('; ')}` : ''))
-      break
+      return `worker ${short(event.worker)} joined: ${event.summary}` +
+        (event.unmet.length > 0 ? ` — cannot render this job: ${event.unmet.join('; ')}` : '')
+    case 'worker-left':
+      return `worker ${short(event.worker)} left (not heard from for a while)`
     case 'chunk-granted':
-      say(`frames ${formatFrameList(event.frames)} → worker ${short(event.worker)}`)
-      break
+      return `frames ${formatFrameList(event.frames)} → worker ${short(event.worker)}`
     case 'frame-done':
-      say(`frame ${event.frame} done (${event.done}/${event.total}) from ${short(event.worker)}`)
-      break
+      return `frame ${event.frame} done (${event.done}/${event.total}) from ${short(event.worker)}`
     case 'frame-rejected':
-      say(`frame ${event.frame} from ${short(event.worker)} rejected: ${printable(event.reason)}`)
-      break
+      return `frame ${event.frame} from ${short(event.worker)} rejected: ${printable(event.reason)}`
     case 'chunk-failed':
-      say(`frames ${formatFrameList(event.frames)} failed on ${short(event.worker)}: ${printable(event.reason)}` +
-        (event.final ? ' (giving up on it)' : ' (will retry elsewhere)'))
-      break
+      return `frames ${formatFrameList(event.frames)} failed on ${short(event.worker)}: ${printable(event.reason)}` +
+        (event.final ? ' (giving up on it)' : ' (will retry elsewhere)')
     case 'lease-expired':
-      say(`worker ${short(event.worker)} went silent; frames ${formatFrameList(event.frames)} are open again`)
-      break
+      return `worker ${short(event.worker)} went silent; frames ${formatFrameList(event.frames)} are open again`
     case 'chunk-released':
-      say(`worker ${short(event.worker)} is stopping; frames ${formatFrameList(event.frames)} are open again`)
-      break
+      return `worker ${short(event.worker)} is stopping; frames ${formatFrameList(event.frames)} are open again`
     case 'message-rejected':
-      break
+    case 'chunk-progress':
+      // Counted in the summary; shown live by the terminal view and the
+      // dashboard, too often for a line each.
+      return undefined
   }
 }
 

@@ -3,10 +3,11 @@
  * every frame is in the output folder, checked, or the job has failed.
  */
 import { findBlender } from '../blender/install.js'
-import { DEFAULT_CHUNK_SIZE } from '../common/constants.js'
-import { parseDuration } from '../common/duration.js'
+import { ADAPTIVE_MAX_CHUNK, DEFAULT_CHUNK_TARGET_MS } from '../common/constants.js'
+import { formatDuration, parseDuration } from '../common/duration.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
 import { Coordinator } from '../coordinator/coordinator.js'
+import type { SchedulerOptions } from '../coordinator/scheduler.js'
 import { Journal, journalPath } from '../coordinator/journal.js'
 import { OutputFolder } from '../coordinator/output.js'
 import { lockOutput } from '../coordinator/output-lock.js'
@@ -20,7 +21,11 @@ import {
   stringFlag, type Options
 } from './args.js'
 import { count, say } from './console.js'
-import { printEvent, printResume, printSummary } from './progress.js'
+import { CONFIG_HELP } from './config-registry.js'
+import { LOG_FILE_HELP, useLogFile } from './log-file.js'
+import { movieAfterJob, movieFromFlags, MOVIE_HELP, MOVIE_OPTIONS } from './movie.js'
+import { printResume, printSummary } from './progress.js'
+import { PROGRESS_HELP, PROGRESS_OPTIONS, progressFlags, SubmitProgress } from './submit-progress.js'
 import { planJob, type SubmitInput } from './submit-plan.js'
 
 export const SUBMIT_HELP = `usage: blendnet submit <scene.blend> --output <dir> [options]
@@ -35,7 +40,13 @@ options:
   --scene <name>           the scene to render (default: the file's active one)
   --format <format>        PNG, JPEG, TIFF, OPEN_EXR or OPEN_EXR_MULTILAYER
                            (default: the scene's format; movies become PNG)
-  --chunk-size <n>         frames per Blender run (default ${DEFAULT_CHUNK_SIZE})
+  --chunk-time <duration>  how long a chunk of frames should take: each
+                           worker's chunks follow its measured speed (default
+                           ${formatDuration(DEFAULT_CHUNK_TARGET_MS)}; first chunks are one frame)
+  --chunk-size <n>         fixed chunks of n frames instead (for simulations
+                           and scenes that must render in set runs)
+  --priority <n>           workers take jobs of higher priority first and take
+                           turns between equal ones (default 0; -1000 to 1000)
   --engine <engine>        CYCLES, BLENDER_EEVEE or BLENDER_WORKBENCH (default: the scene's)
   --device CPU|GPU         Cycles device (default: the scene's); a GPU job never
                            renders on a CPU
@@ -43,7 +54,7 @@ options:
   --resolution <percent>   resolution percentage (default: the scene's)
   --bootstrap <multiaddr>  a worker or peer to join the swarm through (repeatable)
   --listen <multiaddr>     where workers reach this coordinator
-  --blender <path>         the Blender used to inspect the scene
+  --blender <program>      the Blender used to inspect the scene
   --key <file>             the key this submit runs under, its peer ID
                            (default: identity.key in the config dir)
   --swarm-key <file>       join only the private swarm of this key (default:
@@ -57,15 +68,17 @@ options:
   --allow-scripts          let Blender run the Python stored in the file
                            (drivers, registered scripts); only workers started
                            with --allow-scripts take the job
-  --no-mdns                do not look for peers on the LAN
-`
+${MOVIE_HELP}${PROGRESS_HELP}  --no-mdns                do not look for peers on the LAN
+${LOG_FILE_HELP}${CONFIG_HELP}`
 
-const OPTIONS: Options = {
+export const OPTIONS: Options = {
   output: { type: 'string', short: 'o' },
   frames: { type: 'string', short: 'f' },
   scene: { type: 'string', short: 'S' },
   format: { type: 'string', short: 'F' },
   'chunk-size': { type: 'string' },
+  'chunk-time': { type: 'string' },
+  priority: { type: 'string' },
   bootstrap: { type: 'string', multiple: true },
   listen: { type: 'string', multiple: true },
   blender: { type: 'string' },
@@ -74,6 +87,7 @@ const OPTIONS: Options = {
   timeout: { type: 'string' },
   'worker-wait': { type: 'string' },
   'no-mdns': { type: 'boolean' },
+  'log-file': { type: 'string' },
   'allow-missing': { type: 'boolean' },
   'allow-scripts': { type: 'boolean' },
   'allow-worker': { type: 'string', multiple: true },
@@ -81,6 +95,8 @@ const OPTIONS: Options = {
   device: { type: 'string' },
   samples: { type: 'string' },
   resolution: { type: 'string' },
+  ...MOVIE_OPTIONS,
+  ...PROGRESS_OPTIONS,
   help: { type: 'boolean', short: 'h' }
 }
 
@@ -110,7 +126,8 @@ function readInput (args: string[]): { input: SubmitInput, parsed: ReturnType<ty
     frames: stringFlag(parsed, 'frames'),
     scene: stringFlag(parsed, 'scene'),
     format: stringFlag(parsed, 'format'),
-    chunkSize: positiveInt(stringFlag(parsed, 'chunk-size'), '--chunk-size', DEFAULT_CHUNK_SIZE),
+    // Adaptive jobs are planned in chunks of the most a grant may take.
+    chunkSize: positiveInt(stringFlag(parsed, 'chunk-size'), '--chunk-size', ADAPTIVE_MAX_CHUNK),
     allowMissing: parsed.values['allow-missing'] === true,
     allowScripts: parsed.values['allow-scripts'] === true,
     engine: stringFlag(parsed, 'engine'),
@@ -121,13 +138,40 @@ function readInput (args: string[]): { input: SubmitInput, parsed: ReturnType<ty
   return { input, parsed }
 }
 
+/** Fixed chunks with --chunk-size; else chunks sized to --chunk-time. */
+function chunkingFromFlags (parsed: ReturnType<typeof parse>): SchedulerOptions {
+  const size = stringFlag(parsed, 'chunk-size')
+  const time = stringFlag(parsed, 'chunk-time')
+  if (size !== undefined && time !== undefined) {
+    throw new UsageError('give --chunk-size (fixed chunks) or --chunk-time (chunks sized to each worker\'s speed), not both')
+  }
+  return {
+    fixed: size !== undefined,
+    targetMs: time === undefined ? DEFAULT_CHUNK_TARGET_MS : parseDuration(time, '--chunk-time')
+  }
+}
+
+function priorityFromFlags (parsed: ReturnType<typeof parse>): number {
+  const text = stringFlag(parsed, 'priority')
+  if (text === undefined) return 0
+  const n = Number(text)
+  if (!/^-?\d+$/.test(text.trim()) || n < -1000 || n > 1000) {
+    throw new UsageError(`--priority must be a whole number from -1000 to 1000, not "${text}"`)
+  }
+  return n
+}
+
 export async function submitCommand (args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) { say(SUBMIT_HELP); return 0 }
   const { input, parsed } = readInput(args)
+  const progress = new SubmitProgress(progressFlags(parsed))
+  const movie = await movieFromFlags(parsed)
   const bootstrap = bootstrapAddrs(listFlag(parsed, 'bootstrap'))
   const timeoutText = stringFlag(parsed, 'timeout')
   const timeoutMs = timeoutText === undefined ? undefined : parseDuration(timeoutText, '--timeout')
   const allowedWorkers = peerIdSet(listFlag(parsed, 'allow-worker'), '--allow-worker')
+  const scheduling = chunkingFromFlags(parsed)
+  const priority = priorityFromFlags(parsed)
   const waitText = stringFlag(parsed, 'worker-wait')
   const workerWaitMs = waitText === undefined ? undefined : parseDuration(waitText, '--worker-wait')
   let listen = listenAddrs(listFlag(parsed, 'listen'), '--listen')
@@ -136,6 +180,7 @@ export async function submitCommand (args: string[]): Promise<number> {
     listen = [allLoopback(bootstrap) ? '/ip4/127.0.0.1/tcp/0' : '/ip4/0.0.0.0/tcp/0']
   }
 
+  useLogFile(stringFlag(parsed, 'log-file'))
   const swarmKey = await resolveSwarmKey(stringFlag(parsed, 'swarm-key'))
   const identity = await openIdentity('submit', stringFlag(parsed, 'key'))
   say(describeSwarm(swarmKey))
@@ -144,9 +189,10 @@ export async function submitCommand (args: string[]): Promise<number> {
   const blender = await findBlender(stringFlag(parsed, 'blender'))
   const plan = await planJob(input, blender)
   const { spec } = plan
+  const finishMovie = movieAfterJob(movie, plan)
   for (const note of plan.notes) say(`note: ${note}`)
   const frames = spec.chunks.flat()
-  say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')} in ${count(spec.chunks.length, 'chunk')}), ${spec.settings.format} ${spec.settings.width === 0 ? '(size as the scene says)' : `${spec.settings.width}x${spec.settings.height}`}`)
+  say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')}${scheduling.fixed ? ` in ${count(spec.chunks.length, 'chunk')}` : `, in chunks of about ${formatDuration(scheduling.targetMs)}`}), ${spec.settings.format} ${spec.settings.width === 0 ? '(size as the scene says)' : `${spec.settings.width}x${spec.settings.height}`}`)
 
   // Two submits writing one folder would each believe its frames are there.
   const unlock = await lockOutput(plan.outputDir, input.outputDir)
@@ -160,11 +206,17 @@ export async function submitCommand (args: string[]): Promise<number> {
       .then(async () => await journal.check(frames, spec.settings.format))
       .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
     printResume(resume, frames.length, input.outputDir, journalPath(input.outputDir))
+    await progress.start({
+      jobId: spec.jobId, scene: spec.settings.scene, blend: spec.blend.name, format: spec.settings.format,
+      frames, chunks: spec.chunks.length, alreadyDone: [...resume.done], output: plan.outputDir
+    })
     if (resume.done.size === frames.length) {
-      printSummary({
+      const outcome = {
         succeeded: true, total: frames.length, done: frames.length, alreadyThere: frames.length, failedFrames: [], rejected: {}
-      }, plan.outputDir, Date.now() - started)
-      return 0
+      }
+      progress.finish(outcome, Date.now() - started)
+      printSummary(outcome, plan.outputDir, Date.now() - started)
+      return await finishMovie()
     }
 
     // Ctrl-C ends the job like a timeout: the summary says what is done.
@@ -194,19 +246,24 @@ export async function submitCommand (args: string[]): Promise<number> {
       timeoutMs,
       workerWaitMs,
       allowedWorkers,
-      onEvent: printEvent
+      scheduling,
+      priority,
+      onEvent: progress.onEvent
     })
+    progress.showLive()
     const running = coordinator.run()
     cancel = (reason) => { coordinator.cancel(reason) }
     if (interrupted !== undefined) cancel(`interrupted (${interrupted})`)
     const outcome = await running
     await node.stop()
     await journal.close()
+    progress.finish(outcome, Date.now() - started, interrupted)
     printSummary(outcome, plan.outputDir, Date.now() - started)
     if (interrupted !== undefined) return 130
     if (!outcome.succeeded) throw new JobFailedError('')
-    return 0
+    return await finishMovie()
   } finally {
+    await progress.close()
     await unlock()
   }
 }

@@ -45,6 +45,9 @@ export interface JobPlan {
   outputDir: string
   /** Things the user should know that are not errors. */
   notes: string[]
+  /** The scene's frame rate, fps / base; unknown for a file this
+   * machine's Blender cannot read. */
+  frameRate?: { fps: number, base: number }
 }
 
 /** Checks that need no Blender: run first, so mistakes show at once. */
@@ -123,7 +126,8 @@ export async function planJob (input: SubmitInput,
     chunks: splitIntoChunks(frames, input.chunkSize)
   }
   const outputDir = resolve(input.outputDir)
-  return { spec: { jobId: jobIdOf(parts, outputDir), ...parts }, outputDir, notes }
+  const frameRate = { fps: scene.fps, base: scene.fpsBase }
+  return { spec: { jobId: jobIdOf(parts, outputDir), ...parts }, outputDir, notes, frameRate }
 }
 
 /**

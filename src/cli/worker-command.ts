@@ -20,6 +20,8 @@ import {
   allLoopback, bootstrapAddrs, listenAddrs, listFlag, parse, peerIdSet, stringFlag, type Options
 } from './args.js'
 import { say, untilSignal } from './console.js'
+import { CONFIG_HELP } from './config-registry.js'
+import { LOG_FILE_HELP, useLogFile } from './log-file.js'
 
 /** Node's timers cannot wait longer (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -32,9 +34,10 @@ options:
   --listen <multiaddr>     address to listen on (repeatable)
                            default /ip4/0.0.0.0/tcp/0
   --bootstrap <multiaddr>  a peer to join the swarm through, as printed by
-                           another worker (repeatable); without it, peers on
-                           the LAN are found by mDNS
-  --blender <path>         the Blender to render with (default: $BLENDNET_BLENDER
+                           another worker or a relay (repeatable); it is
+                           dialled again whenever the connection drops;
+                           without it, peers on the LAN are found by mDNS
+  --blender <program>      the Blender to render with (default: $BLENDNET_BLENDER
                            or blender on PATH)
   --work-dir <dir>         scene cache and chunk folders (default
                            ~/.cache/blendnet/worker); when given, also this
@@ -66,9 +69,9 @@ options:
   --no-warm                start a fresh Blender for every chunk instead of
                            keeping one Blender per job with its scene loaded
   --no-mdns                do not look for peers on the LAN
-`
+${LOG_FILE_HELP}${CONFIG_HELP}`
 
-const OPTIONS: Options = {
+export const OPTIONS: Options = {
   listen: { type: 'string', multiple: true },
   bootstrap: { type: 'string', multiple: true },
   blender: { type: 'string' },
@@ -83,6 +86,7 @@ const OPTIONS: Options = {
   sandbox: { type: 'string' },
   'no-mdns': { type: 'boolean' },
   'no-warm': { type: 'boolean' },
+  'log-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 }
 
@@ -109,6 +113,7 @@ export async function workerCommand (args: string[]): Promise<number> {
   const maxJobBytes = sizeText === undefined ? undefined : parseSize(sizeText, '--max-job-size')
   const allowedCoordinators = peerIdSet(listFlag(parsed, 'allow-coordinator'), '--allow-coordinator')
   const sandboxMode = parseSandboxMode(stringFlag(parsed, 'sandbox'))
+  useLogFile(stringFlag(parsed, 'log-file'))
   const swarmKey = await resolveSwarmKey(stringFlag(parsed, 'swarm-key'))
   const workDirFlag = stringFlag(parsed, 'work-dir')
   // A worker given its own --work-dir keeps its key there, so that several

@@ -22,6 +22,8 @@ export const CLAIM_PROTOCOL = '/blendnet/claim/1.0.0'
 export const FETCH_PROTOCOL = '/blendnet/fetch/1.0.0'
 export const RESULT_PROTOCOL = '/blendnet/result/1.0.0'
 export const CHUNK_LOG_PROTOCOL = '/blendnet/chunk-log/1.0.0'
+/** Worker → coordinator: Blender's progress on the frame it renders. */
+export const PROGRESS_PROTOCOL = '/blendnet/progress/1.0.0'
 
 /** Our own DHT, so that the swarm never joins the public IPFS one. */
 export const KAD_PROTOCOL = '/blendnet/kad/1.0.0'
@@ -47,6 +49,13 @@ export const PRESENCE_TIMEOUT_MS = 3 * PRESENCE_INTERVAL_MS
  * coordinator is gone (killed, or its machine left the network).
  */
 export const JOB_STALE_MS = 15 * ANNOUNCE_INTERVAL_MS
+
+/**
+ * A worker reports Blender's progress (`Sample 12/64`) at most this often
+ * per chunk: live enough for a progress display, one small stream a
+ * second, far below the coordinator's per-peer rate limit.
+ */
+export const PROGRESS_INTERVAL_MS = 1 * SECOND
 
 /** A claim or renewal not answered in this long has failed. */
 export const CLAIM_TIMEOUT_MS = 5 * SECOND
@@ -110,8 +119,64 @@ export const MAX_CHUNK_FAILURES = 3
  */
 export const MAX_WORKER_FAILURES = 3
 
-/** Default frames per chunk: one Blender start-up is shared by them. */
-export const DEFAULT_CHUNK_SIZE = 4
+/**
+ * Without --chunk-size, chunks follow each worker's speed: a grant takes
+ * about this long to render (--chunk-time), and never more frames than
+ * the planned chunk, ADAPTIVE_MAX_CHUNK.
+ */
+export const DEFAULT_CHUNK_TARGET_MS = 60 * SECOND
+export const ADAPTIVE_MAX_CHUNK = 100
 
 /** How long `submit` waits for a first worker before giving up. */
 export const DEFAULT_WORKER_WAIT_MS = 10 * 60 * SECOND
+
+// Shared transfers of job files (src/net/pieces.ts, docs/protocol.md).
+
+/** Workers and the coordinator serve pieces of job files on this. */
+export const PIECES_PROTOCOL = '/blendnet/pieces/1.0.0'
+
+/**
+ * Job files are verified and shared in pieces of this size: a 500 MB
+ * scene is 477 pieces (16 KB of hashes in the manifest), and a broken
+ * connection loses at most the piece it was carrying.
+ */
+export const PIECE_BYTES = 1 * MiB
+
+/**
+ * Consecutive pieces asked for in one request (one stream): 4 MiB spans
+ * keep a worker's streams per peer far under the rate limit.
+ */
+export const SPAN_PIECES = 4
+
+/**
+ * Span requests one file's fetch keeps in flight: in all, to one peer,
+ * and to the coordinator, whose upload is what sharing saves.
+ */
+export const SPANS_IN_FLIGHT = 4
+export const SPANS_PER_PEER = 2
+export const SPANS_TO_COORDINATOR = 1
+
+/** A peer's list of held pieces is asked again after this long. */
+export const HAVE_REFRESH_MS = 250
+
+/** A fetching worker asks the coordinator who else fetches the file this often. */
+export const TRACKER_REFRESH_MS = 1 * SECOND
+
+/** Peers named in one reply of the coordinator's tracker. */
+export const MAX_PEERS_PER_REPLY = 16
+
+/**
+ * An idle worker waits this long for pieces that other workers are
+ * fetching before it asks the coordinator for them too.
+ */
+export const WAIT_FOR_PEERS_MS = 2 * SECOND
+
+/**
+ * A span request that receives nothing for this long is given up and its
+ * pieces asked elsewhere: other peers usually have them, so waiting the
+ * full STREAM_IDLE_TIMEOUT_MS on one stalled stream would hold up the file.
+ */
+export const PIECE_IDLE_MS = 5 * SECOND
+
+/** A file fetch that verifies no piece for this long has failed. */
+export const PIECE_STALL_MS = 30 * SECOND

@@ -6,8 +6,9 @@
  *
  * What the user is told (progress, summaries) goes to stdout instead.
  * The level comes from BLENDNET_LOG (error, warn, info, debug; default
- * info).
+ * info). `--log-file` sends the lines to a file instead (logToFile).
  */
+import { closeSync, openSync, writeSync } from 'node:fs'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 export type LogFields = Record<string, string | number | boolean | undefined>
@@ -42,7 +43,49 @@ function write (level: LogLevel, component: string, message: string,
   if (RANK[level] > RANK[threshold]) return
   const line = [new Date().toISOString(), level.padEnd(5), component,
     message, formatFields(fields)].filter(s => s !== '').join(' ')
-  process.stderr.write(line + '\n')
+  if (logFile === undefined) {
+    if (stderrSink !== undefined) stderrSink(level, line)
+    else process.stderr.write(line + '\n')
+  } else {
+    // Synchronous: the last lines before an exit or a crash are the ones
+    // an operator needs.
+    writeSync(logFile.fd, line + '\n')
+  }
+}
+
+let logFile: { path: string, fd: number } | undefined
+
+/**
+ * From now on, log lines are appended to `path` (created with mode 0640)
+ * instead of stderr. SIGHUP reopens it, for log rotation. Throws the
+ * open's error (a missing folder, no permission).
+ */
+export function logToFile (path: string): void {
+  const fd = openSync(path, 'a', 0o640)
+  if (logFile !== undefined) closeSync(logFile.fd)
+  logFile = { path, fd }
+  if (!reopensOnHangup) process.on('SIGHUP', reopenLogFile)
+  reopensOnHangup = true
+}
+
+let reopensOnHangup = false
+
+function reopenLogFile (): void {
+  if (logFile === undefined) return
+  try {
+    logToFile(logFile.path)
+  } catch (err) {
+    process.stderr.write(`blendnet: cannot reopen log file ${logFile.path}: ${(err as Error).message}\n`)
+  }
+}
+
+/** Takes the lines meant for stderr, e.g. to print them above a live view. */
+export type LogSink = (level: LogLevel, line: string) => void
+let stderrSink: LogSink | undefined
+
+/** Routes the lines meant for stderr to `to`; undefined: back to stderr. */
+export function setLogSink (to: LogSink | undefined): void {
+  stderrSink = to
 }
 
 export function logger (component: string): Logger {

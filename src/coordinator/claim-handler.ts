@@ -67,11 +67,17 @@ async function onClaim (ctx: CoordinatorContext, claim: Claim,
   const unmet = unmetRequirements(job.requirements, claim.capabilities)
   if (unmet.length > 0) return refuse(ctx, worker, 'unfit-worker', unmet.join('; '))
 
-  const grant = state.grant(claim.chunkId, worker, Date.now())
-  if (!grant.ok) return { ok: false, reason: grant.reason, leaseMs: 0, frames: [] }
+  const now = Date.now()
+  const policy = ctx.scheduler.policy(worker, ctx.presentWorkers(), state.backlog().openFrames, now)
+  const grant = state.grant(claim.chunkId, worker, now, policy)
   if (grant.released !== undefined) ctx.onChunkReleased(grant.released, worker)
-  ctx.onGranted(claim.chunkId, worker, grant.frames)
-  return { ok: true, reason: '', leaseMs: ctx.leaseMs, frames: grant.frames }
+  if (!grant.ok) return { ok: false, reason: grant.reason, leaseMs: 0, frames: [] }
+  ctx.scheduler.granted(worker, now)
+  ctx.onGranted(grant.chunkId, worker, grant.frames, grant.speculative === true)
+  return {
+    ok: true, reason: '', leaseMs: ctx.leaseMs, frames: grant.frames,
+    chunkId: grant.chunkId, speculative: grant.speculative === true
+  }
 }
 
 function onRenewal (ctx: CoordinatorContext, renewal: LeaseRenewal,

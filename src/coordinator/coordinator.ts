@@ -6,12 +6,14 @@
  */
 import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import {
-  ANNOUNCE_INTERVAL_MS, CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, DEFAULT_WORKER_WAIT_MS, JOBS_TOPIC, LEASE_MS,
-  MAX_ANNOUNCED_OFFERS, MAX_WORKER_FAILURES, PRESENCE_TIMEOUT_MS, RESULT_PROTOCOL
+  ANNOUNCE_INTERVAL_MS, CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, DEFAULT_CHUNK_TARGET_MS, DEFAULT_WORKER_WAIT_MS,
+  JOBS_TOPIC, LEASE_MS,
+  MAX_ANNOUNCED_OFFERS, MAX_WORKER_FAILURES, PRESENCE_TIMEOUT_MS, PROGRESS_PROTOCOL, RESULT_PROTOCOL
 } from '../common/constants.js'
 import { logger } from '../common/log.js'
 import type { JobSpec } from '../job/spec.js'
 import { BlobServer } from '../net/fetch.js'
+import { PieceSeeding } from './piece-seeding.js'
 import { DEFAULT_RATE_LIMIT, PeerRateLimit, type RateLimitOptions } from '../net/rate-limit.js'
 import { validateSwarmMessage } from '../net/gossip.js'
 import {
@@ -25,8 +27,10 @@ import { registerClaimHandler } from './claim-handler.js'
 import type { CoordinatorContext } from './context.js'
 import type { FailedFrame, JobEvent, JobOutcome } from './events.js'
 import { JobState } from './job-state.js'
+import { Scheduler, type SchedulerOptions } from './scheduler.js'
 import type { OutputFolder } from './output.js'
 import { registerChunkLogHandler } from './log-handler.js'
+import { registerProgressHandler } from './progress-handler.js'
 import { registerResultHandler } from './result-handler.js'
 
 const log = logger('coordinator')
@@ -46,6 +50,10 @@ export interface CoordinatorOptions {
   rateLimit?: RateLimitOptions
   /** Peer IDs that may claim; undefined: any worker (an open swarm). */
   allowedWorkers?: ReadonlySet<string>
+  /** Chunk sizing; by default the planned chunks are kept whole. */
+  scheduling?: SchedulerOptions
+  /** Announced: workers take jobs of higher priority first. */
+  priority?: number
   onEvent?: (event: JobEvent) => void
 }
 
@@ -68,6 +76,7 @@ export class Coordinator {
   private readonly capabilities = new Map<string, WorkerCapabilities>()
   private readonly rejected: Record<string, number> = {}
   private readonly blobs: BlobServer
+  private seeding?: PieceSeeding
   private readonly limit: PeerRateLimit
   private readonly started = Date.now()
   private lastWorkerSeen = Date.now()
@@ -88,6 +97,7 @@ export class Coordinator {
       node: opts.node,
       job: opts.job,
       state: new JobState(opts.job.chunks, { leaseMs, alreadyDone: opts.alreadyDone }),
+      scheduler: new Scheduler(opts.scheduling ?? { fixed: true, targetMs: DEFAULT_CHUNK_TARGET_MS }),
       output: opts.output,
       leaseMs,
       seenNonces: new Map(),
@@ -97,7 +107,7 @@ export class Coordinator {
       admit: (peer) => this.limit.admit(peer),
       markPresent: (worker, caps) => { this.markPresent(worker, caps) },
       reject: (peer, kind, reason) => { this.reject(peer, kind, reason) },
-      onGranted: (chunk, worker, frames) => { this.onGranted(chunk, worker, frames) },
+      onGranted: (chunk, worker, frames, speculative) => { this.onGranted(chunk, worker, frames, speculative) },
       onFrameDone: (chunk, frame, worker, path) => { this.onFrameDone(chunk, frame, worker, path) },
       onFrameRejected: (frame, worker, reason) => {
         this.emit({ type: 'frame-rejected', frame, worker, reason })
@@ -110,6 +120,9 @@ export class Coordinator {
         log.info('chunk released', { job: this.jobId, chunk, peer: worker })
         this.emit({ type: 'chunk-released', chunk, frames, worker })
         this.scheduleAnnounce()
+      },
+      onChunkProgress: (chunk, worker, progress) => {
+        this.emit({ type: 'chunk-progress', chunk, worker, progress })
       },
       onOutputFailed: (reason) => {
         log.error('output folder failed', { job: this.jobId, reason })
@@ -144,9 +157,12 @@ export class Coordinator {
     for (const file of job.files) this.blobs.add(file.sha256, file.path)
     this.blobs.addBytes(job.manifest.sha256, job.manifest.bytes)
     await this.blobs.start()
+    this.seeding = new PieceSeeding(this.ctx)
+    await this.seeding.start()
     await registerClaimHandler(this.ctx)
     await registerResultHandler(this.ctx)
     await registerChunkLogHandler(this.ctx)
+    await registerProgressHandler(this.ctx)
 
     const pubsub = node.services.pubsub
     pubsub.topicValidators.set(JOBS_TOPIC, (peer, msg) => this.validate(peer.toString(), msg))
@@ -170,7 +186,8 @@ export class Coordinator {
     clearTimeout(this.announceSoon)
     await this.publish({ finished: { jobId: this.jobId, succeeded: this.ctx.state.succeeded() } })
     await this.blobs.stop()
-    await this.opts.node.unhandle([CLAIM_PROTOCOL, RESULT_PROTOCOL, CHUNK_LOG_PROTOCOL])
+    await this.seeding?.stop()
+    await this.opts.node.unhandle([CLAIM_PROTOCOL, RESULT_PROTOCOL, CHUNK_LOG_PROTOCOL, PROGRESS_PROTOCOL])
   }
 
   private emit (event: JobEvent): void {
@@ -213,20 +230,20 @@ export class Coordinator {
   private announce (): void {
     const { job, state } = this.ctx
     if (state.isFinished()) return
-    const open = state.openChunks()
+    // Only the first few: a job can have thousands of open chunks.
+    const open = state.openChunks(MAX_ANNOUNCED_OFFERS)
     void this.publish({
       job: {
         jobId: job.jobId,
         blend: { sha256: job.blend.sha256, size: job.blend.size, name: job.blend.name },
         settings: job.settings,
         requirements: requirementsToWire(job.requirements),
-        openChunks: open.slice(0, MAX_ANNOUNCED_OFFERS).map(c => ({
-          id: c.id, frames: state.remaining(c)
-        })),
-        openCount: open.length,
+        openChunks: open.map(c => ({ id: c.id, frames: state.remaining(c) })),
+        openCount: state.backlog().openChunks,
         coordinatorAddrs: this.opts.node.getMultiaddrs().map(a => a.bytes),
         leaseMs: this.ctx.leaseMs,
-        manifest: { sha256: job.manifest.sha256, size: job.manifest.bytes.byteLength, name: 'manifest' }
+        manifest: { sha256: job.manifest.sha256, size: job.manifest.bytes.byteLength, name: 'manifest' },
+        priority: this.opts.priority ?? 0
       }
     })
   }
@@ -241,7 +258,7 @@ export class Coordinator {
       log.info('worker joined', {
         job: this.jobId, peer: worker, blender: caps.blenderVersion, unmet: unmet.join('; ') || undefined
       })
-      this.emit({ type: 'worker-joined', worker, summary: healthSummary(caps), unmet })
+      this.emit({ type: 'worker-joined', worker, summary: healthSummary(caps), unmet, blender: caps.blenderVersion })
     }
     this.present.set(worker, Date.now())
     this.capabilities.set(worker, caps)
@@ -258,15 +275,17 @@ export class Coordinator {
     this.emit({ type: 'message-rejected', peer, reason: `${kind}: ${reason}` })
   }
 
-  private onGranted (chunk: number, worker: string, frames: number[]): void {
-    log.info('granted claim', { job: this.jobId, chunk, peer: worker, frames: frames.join(',') })
-    this.emit({ type: 'chunk-granted', chunk, worker, frames })
+  private onGranted (chunk: number, worker: string, frames: number[], speculative: boolean): void {
+    log.info(speculative ? 'granted speculative copy' : 'granted claim',
+      { job: this.jobId, chunk, peer: worker, frames: frames.join(',') })
+    this.emit({ type: 'chunk-granted', chunk, worker, frames, speculative })
     void this.publish({ granted: { jobId: this.jobId, chunkId: chunk, worker } })
     this.scheduleAnnounce()
   }
 
   private onFrameDone (chunk: number, frame: number, worker: string, path: string): void {
-    this.ctx.state.frameDone(chunk, frame)
+    this.ctx.state.frameDone(chunk, frame, worker)
+    this.ctx.scheduler.frameAccepted(worker, Date.now())
     const { done, total } = this.ctx.state.progress()
     log.info('frame written', { job: this.jobId, chunk, frame, peer: worker, path })
     this.emit({ type: 'frame-done', frame, worker, path, done, total })
@@ -290,16 +309,15 @@ export class Coordinator {
       if (now - seen > PRESENCE_TIMEOUT_MS) {
         this.present.delete(worker)
         this.capabilities.delete(worker)
+        this.emit({ type: 'worker-left', worker })
       }
     }
-    for (const chunk of state.chunks.filter(c => c.status === 'leased')) {
-      if (chunk.lease === undefined || chunk.lease.expiresAt > now) continue
-      log.warn('lease expired', { job: this.jobId, chunk: chunk.id, peer: chunk.lease.worker })
-      this.emit({
-        type: 'lease-expired', chunk: chunk.id, frames: state.remaining(chunk), worker: chunk.lease.worker
-      })
+    const lapsed = state.expireLeases(now)
+    for (const { chunk, worker } of lapsed) {
+      log.warn('lease expired', { job: this.jobId, chunk: chunk.id, peer: worker })
+      this.emit({ type: 'lease-expired', chunk: chunk.id, frames: state.remaining(chunk), worker })
     }
-    if (state.expireLeases(now).length > 0) this.scheduleAnnounce()
+    if (lapsed.length > 0) this.scheduleAnnounce()
     for (const chunk of state.failUnclaimable(this.ctx.presentWorkers())) {
       log.warn('chunk failed: no worker left to try it', { job: this.jobId, chunk: chunk.id })
     }

@@ -4,14 +4,29 @@
  */
 export type JobEvent =
   | { type: 'waiting-for-workers', waitedMs: number }
-  | { type: 'worker-joined', worker: string, summary: string, unmet: string[] }
-  | { type: 'chunk-granted', chunk: number, worker: string, frames: number[] }
+  | { type: 'worker-joined', worker: string, summary: string, unmet: string[], blender?: string }
+  | { type: 'worker-left', worker: string }
+  | { type: 'chunk-granted', chunk: number, worker: string, frames: number[], speculative?: boolean }
   | { type: 'frame-done', frame: number, worker: string, path: string, done: number, total: number }
   | { type: 'frame-rejected', frame: number, worker: string, reason: string }
   | { type: 'chunk-failed', chunk: number, frames: number[], worker: string, reason: string, final: boolean }
   | { type: 'lease-expired', chunk: number, frames: number[], worker: string }
   | { type: 'chunk-released', chunk: number, frames: number[], worker: string }
   | { type: 'message-rejected', peer: string, reason: string }
+  | { type: 'chunk-progress', chunk: number, worker: string, progress: ChunkProgressReport }
+
+/**
+ * Blender's own progress on the frame a worker is rendering, as the
+ * worker reports it (at most about once a second): `Sample 12/64`.
+ */
+export interface ChunkProgressReport {
+  frame: number
+  /** Samples done and planned, 0 when Blender's line gave none. */
+  sample: number
+  samples: number
+  /** The end of Blender's line: `Sample 12/64`, `Synchronizing object`. */
+  status: string
+}
 
 export interface FailedFrame {
   frame: number

@@ -4,15 +4,22 @@
  *
  *   open ──grant──▶ leased ──last frame accepted──▶ done
  *     ▲               │
- *     └─lease lapsed──┤
- *     └─failed, others may still try──┘
+ *     └─every lease lapsed, released or failed─┤
  *                     └─failed by MAX_CHUNK_FAILURES workers, or by every
  *                       worker present──▶ failed
+ *
+ * Chunks are cut to size when granted: a grant may take only the first
+ * frames of an open chunk, and the rest becomes a new open chunk. When no
+ * chunk is open, an idle worker may get a second, speculative lease on a
+ * chunk that another worker is rendering: it renders the chunk's missing
+ * frames from the last backwards, the first verified copy of each frame
+ * wins, and whoever then delivers a frame already done learns that the
+ * chunk is no longer theirs (a stale refusal) and stops.
  *
  * A worker that failed MAX_WORKER_FAILURES chunks of the job is benched:
  * it gets no more grants, and counts as having tried every chunk.
  *
- * A frame accepted from the lease holder stays done even if its chunk is
+ * A frame accepted from a lease holder stays done even if its chunk is
  * reopened later; a reopened chunk offers only its missing frames. A
  * resumed job starts with the frames already in the output folder done:
  * such chunks are done at once or offer only their missing frames.
@@ -27,25 +34,54 @@ export interface ChunkFailureRecord {
   logTail: string[]
 }
 
+export interface Lease {
+  worker: string
+  expiresAt: number
+  /** A second lease on a chunk its first holder is still rendering. */
+  speculative: boolean
+}
+
 export interface Chunk {
   readonly id: number
-  readonly frames: readonly number[]
+  /** Shrinks only when the chunk's tail is cut off as a new chunk. */
+  frames: readonly number[]
   readonly done: Set<number>
   status: ChunkStatus
-  lease?: { worker: string, expiresAt: number }
+  /** Empty unless leased; two while a speculative copy runs. */
+  leases: Lease[]
+  /** Workers whose frames of this chunk were accepted: their logs are kept. */
+  readonly deliveredBy: Set<string>
   readonly failures: ChunkFailureRecord[]
 }
 
-/** `stale`: the request came from a worker that no longer holds the chunk. */
-export type Refusal = { ok: false, reason: string, stale?: boolean }
+/**
+ * `stale`: the request came from a worker that no longer holds the chunk.
+ * `released`: the claimer's old chunk, reopened even though nothing new
+ * could be granted.
+ */
+export type Refusal = { ok: false, reason: string, stale?: boolean, released?: number }
 export type Grant = {
   ok: true
+  /** The chunk granted: the one claimed, or another when that was taken. */
+  chunkId: number
+  /** In the order to render them. */
   frames: number[]
   expiresAt: number
+  speculative?: boolean
   /** The chunk this worker held before, reopened by this claim. */
   released?: number
 } | Refusal
 export type FrameCheck = { ok: true } | Refusal
+
+/** How a grant is shaped: the coordinator's scheduling policy. */
+export interface GrantPolicy {
+  /** Grant another open chunk when the claimed one is not grantable. */
+  redirect?: boolean
+  /** The most frames to grant: an open chunk's tail beyond them is cut off. */
+  size?: number
+  /** With nothing open: which of these leased chunks to copy, if any. */
+  speculate?: (candidates: Chunk[]) => Chunk | undefined
+}
 
 export interface JobStateOptions {
   leaseMs: number
@@ -63,7 +99,13 @@ export class JobState {
   private readonly maxWorkerFailures: number
   /** Chunks each worker failed, for benching a worker that keeps failing. */
   private readonly failuresOf = new Map<string, number>()
-  /** Kept as they change: a job can have a million frames. */
+  /** Kept as they change, so that a claim costs the same in a job of a
+   * million frames: open chunks in the order they opened, leased ones, and
+   * the chunk each worker holds. */
+  private readonly open = new Set<number>()
+  private readonly leased = new Set<number>()
+  private readonly holding = new Map<string, number>()
+  private openFrames = 0
   private readonly totalFrames: number
   private doneFrames = 0
   /** Chunks done or failed for good. */
@@ -73,8 +115,9 @@ export class JobState {
 
   constructor (chunkFrames: number[][], opts: JobStateOptions) {
     this.chunks = chunkFrames.map((frames, id) => ({
-      id, frames, done: new Set<number>(), status: 'open', failures: []
+      id, frames, done: new Set<number>(), status: 'open', leases: [], deliveredBy: new Set<string>(), failures: []
     }))
+    for (const chunk of this.chunks) this.setStatus(chunk, 'open')
     this.leaseMs = opts.leaseMs
     this.maxFailures = opts.maxFailures ?? MAX_CHUNK_FAILURES
     this.maxWorkerFailures = opts.maxWorkerFailures ?? MAX_WORKER_FAILURES
@@ -95,8 +138,18 @@ export class JobState {
     return this.chunks[id]
   }
 
-  openChunks (): Chunk[] {
-    return this.chunks.filter(c => c.status === 'open')
+  /** Open chunks in the order they opened; the first `limit` only, if given. */
+  openChunks (limit = Infinity): Chunk[] {
+    const out: Chunk[] = []
+    for (const id of this.open) {
+      if (out.length >= limit) break
+      out.push(this.chunks[id])
+    }
+    return out
+  }
+
+  leasedChunks (): Chunk[] {
+    return [...this.leased].map(id => this.chunks[id])
   }
 
   /** Frames of a chunk not yet accepted. */
@@ -104,14 +157,14 @@ export class JobState {
     return chunk.frames.filter(f => !chunk.done.has(f))
   }
 
-  /** open → leased: the first valid claim wins. */
-  grant (id: number, worker: string, now: number): Grant {
-    const chunk = this.chunks[id]
-    if (chunk === undefined) return refuse(`no chunk ${id} in this job`)
-    if (chunk.status !== 'open') return refuse(`chunk ${id} is ${chunk.status}`)
-    if (chunk.failures.some(f => f.worker === worker)) {
-      return refuse(`worker already failed chunk ${id}`)
-    }
+  /** Does this worker hold a lease on this chunk? */
+  holds (chunk: Chunk | undefined, worker: string): boolean {
+    return chunk?.status === 'leased' && chunk.leases.some(l => l.worker === worker)
+  }
+
+  /** open → leased: the first valid claim for a chunk wins. */
+  grant (id: number, worker: string, now: number, policy: GrantPolicy = {}): Grant {
+    if (this.chunks[id] === undefined && policy.redirect !== true) return refuse(`no chunk ${id} in this job`)
     if (this.benched(worker)) {
       return refuse(`worker failed ${this.maxWorkerFailures} chunks of this job and takes no more of it`)
     }
@@ -120,28 +173,35 @@ export class JobState {
     // so that chunk reopens now rather than after its lease.
     const held = this.leaseOf(worker)
     if (held !== undefined) this.release(held.id, worker)
+    const released = held === undefined ? {} : { released: held.id }
 
-    chunk.status = 'leased'
-    chunk.lease = { worker, expiresAt: now + this.leaseMs }
-    const grant = { ok: true as const, frames: this.remaining(chunk), expiresAt: chunk.lease.expiresAt }
-    return held === undefined ? grant : { ...grant, released: held.id }
+    const asked = this.chunks[id]
+    const why = asked === undefined ? `no chunk ${id} in this job` : this.whyNot(asked, worker)
+    let chunk = why === undefined ? asked : undefined
+    if (chunk === undefined && policy.redirect === true) chunk = this.firstGrantable(worker)
+    if (chunk === undefined && policy.redirect === true && policy.speculate !== undefined) {
+      const copy = policy.speculate(this.speculationCandidates(worker))
+      if (copy !== undefined) return { ...this.lease(copy, worker, now, true), ...released }
+    }
+    if (chunk === undefined) return { ...refuse(why ?? `chunk ${id} is not open`), ...released }
+    if (policy.size !== undefined) this.cut(chunk, policy.size)
+    return { ...this.lease(chunk, worker, now, false), ...released }
   }
 
-  /** leased → leased: the holder extends its lease. */
+  /** leased → leased: a holder extends its lease. */
   renew (id: number, worker: string, now: number): Grant {
     const chunk = this.chunks[id]
-    if (chunk?.status !== 'leased' || chunk.lease?.worker !== worker) {
-      return refuse(`worker does not hold chunk ${id}`)
-    }
-    chunk.lease.expiresAt = now + this.leaseMs
-    return { ok: true, frames: this.remaining(chunk), expiresAt: chunk.lease.expiresAt }
+    const lease = this.holds(chunk, worker) ? chunk.leases.find(l => l.worker === worker) : undefined
+    if (lease === undefined) return refuse(`worker does not hold chunk ${id}`)
+    lease.expiresAt = now + this.leaseMs
+    return { ok: true, chunkId: id, frames: this.remaining(chunk), expiresAt: lease.expiresAt }
   }
 
   /** May this worker deliver this frame? Checked before any byte is read. */
   checkFrame (id: number, frame: number, worker: string): FrameCheck {
     const chunk = this.chunks[id]
     if (chunk === undefined) return refuse(`no chunk ${id} in this job`)
-    if (chunk.status !== 'leased' || chunk.lease?.worker !== worker) {
+    if (!this.holds(chunk, worker)) {
       return { ...refuse(`worker does not hold chunk ${id}`), stale: true }
     }
     if (!chunk.frames.includes(frame)) return refuse(`frame ${frame} is not in chunk ${id}`)
@@ -150,42 +210,42 @@ export class JobState {
   }
 
   /** A verified frame was written; leased → done with the chunk's last one. */
-  frameDone (id: number, frame: number): void {
+  frameDone (id: number, frame: number, worker?: string): void {
     const chunk = this.chunks[id]
+    if (worker !== undefined) chunk.deliveredBy.add(worker)
     if (chunk.done.has(frame)) return
     chunk.done.add(frame)
     this.doneFrames++
+    if (chunk.status === 'open') this.openFrames--
     if (chunk.done.size === chunk.frames.length) {
-      chunk.status = 'done'
-      chunk.lease = undefined
+      this.dropLeases(chunk)
+      this.setStatus(chunk, 'done')
       this.settled++
     }
   }
 
   /**
-   * leased → open or failed: the holder could not render the chunk. It
-   * fails for good after maxFailures different workers, or when every
-   * worker present has failed it, so a scene that cannot render is not
-   * retried forever.
+   * A holder could not render the chunk. It reopens when no other lease
+   * remains, and fails for good after maxFailures different workers, or
+   * when every worker present has failed it, so a scene that cannot
+   * render is not retried forever.
    */
   fail (id: number, worker: string, reason: string, logTail: string[],
     presentWorkers: ReadonlySet<string>): Chunk | undefined {
     const chunk = this.chunks[id]
-    if (chunk?.status !== 'leased' || chunk.lease?.worker !== worker) return undefined
+    if (!this.holds(chunk, worker)) return undefined
     chunk.failures.push({ worker, reason, logTail })
     this.failuresOf.set(worker, (this.failuresOf.get(worker) ?? 0) + 1)
-    chunk.lease = undefined
-    chunk.status = 'open'
+    this.dropLease(chunk, worker)
     this.failUnrenderable(chunk, presentWorkers)
     return chunk
   }
 
-  /** leased → open: the holder gives the chunk back unrendered. */
+  /** A holder gives the chunk back unrendered. */
   release (id: number, worker: string): Chunk | undefined {
     const chunk = this.chunks[id]
-    if (chunk?.status !== 'leased' || chunk.lease?.worker !== worker) return undefined
-    chunk.status = 'open'
-    chunk.lease = undefined
+    if (!this.holds(chunk, worker)) return undefined
+    this.dropLease(chunk, worker)
     return chunk
   }
 
@@ -194,13 +254,14 @@ export class JobState {
     return this.openChunks().filter(c => this.failUnrenderable(c, presentWorkers))
   }
 
-  /** leased → open for every lease that lapsed before `now`. */
-  expireLeases (now: number): Chunk[] {
-    const lapsed = this.chunks.filter(c =>
-      c.status === 'leased' && c.lease !== undefined && c.lease.expiresAt <= now)
-    for (const chunk of lapsed) {
-      chunk.status = 'open'
-      chunk.lease = undefined
+  /** Drops every lease that lapsed before `now`; says whose and on what. */
+  expireLeases (now: number): Array<{ chunk: Chunk, worker: string }> {
+    const lapsed: Array<{ chunk: Chunk, worker: string }> = []
+    for (const chunk of this.leasedChunks()) {
+      for (const lease of chunk.leases.filter(l => l.expiresAt <= now)) {
+        lapsed.push({ chunk, worker: lease.worker })
+        this.dropLease(chunk, lease.worker)
+      }
     }
     return lapsed
   }
@@ -219,7 +280,13 @@ export class JobState {
   }
 
   leaseOf (worker: string): Chunk | undefined {
-    return this.chunks.find(c => c.status === 'leased' && c.lease?.worker === worker)
+    const id = this.holding.get(worker)
+    return id === undefined ? undefined : this.chunks[id]
+  }
+
+  /** Frames in open chunks, and chunks leased: what is left to hand out. */
+  backlog (): { openFrames: number, openChunks: number, leasedChunks: number } {
+    return { openFrames: this.openFrames, openChunks: this.open.size, leasedChunks: this.leased.size }
   }
 
   isFinished (): boolean {
@@ -242,13 +309,82 @@ export class JobState {
     return { total, done, failed }
   }
 
+  // ---------------------------------------------------------- internals --
+
+  private whyNot (chunk: Chunk, worker: string): string | undefined {
+    if (chunk.status !== 'open') return `chunk ${chunk.id} is ${chunk.status}`
+    if (chunk.failures.some(f => f.worker === worker)) return `worker already failed chunk ${chunk.id}`
+    return undefined
+  }
+
+  private firstGrantable (worker: string): Chunk | undefined {
+    for (const id of this.open) {
+      if (this.whyNot(this.chunks[id], worker) === undefined) return this.chunks[id]
+    }
+    return undefined
+  }
+
+  /** Leased chunks this worker could copy: held by one other worker only. */
+  private speculationCandidates (worker: string): Chunk[] {
+    return this.leasedChunks().filter(c => c.leases.length === 1 &&
+      c.leases[0].worker !== worker && !c.failures.some(f => f.worker === worker) &&
+      this.remaining(c).length > 0)
+  }
+
+  /** Cuts an open chunk's missing frames after the first `size` into a new open chunk. */
+  private cut (chunk: Chunk, size: number): void {
+    const missing = this.remaining(chunk)
+    if (size < 1 || missing.length <= size) return
+    const tail = new Set(missing.slice(size))
+    chunk.frames = chunk.frames.filter(f => !tail.has(f))
+    const rest: Chunk = {
+      id: this.chunks.length, frames: [...tail], done: new Set(), status: 'open', leases: [], deliveredBy: new Set(), failures: []
+    }
+    this.chunks.push(rest)
+    this.openFrames -= tail.size
+    this.setStatus(rest, 'open')
+  }
+
+  private lease (chunk: Chunk, worker: string, now: number, speculative: boolean): Grant {
+    const lease = { worker, expiresAt: now + this.leaseMs, speculative }
+    chunk.leases.push(lease)
+    this.holding.set(worker, chunk.id)
+    this.setStatus(chunk, 'leased')
+    const missing = this.remaining(chunk)
+    return speculative
+      ? { ok: true, chunkId: chunk.id, frames: missing.reverse(), expiresAt: lease.expiresAt, speculative }
+      : { ok: true, chunkId: chunk.id, frames: missing, expiresAt: lease.expiresAt }
+  }
+
+  private dropLease (chunk: Chunk, worker: string): void {
+    chunk.leases = chunk.leases.filter(l => l.worker !== worker)
+    if (this.holding.get(worker) === chunk.id) this.holding.delete(worker)
+    if (chunk.leases.length === 0 && chunk.status === 'leased') this.setStatus(chunk, 'open')
+  }
+
+  private dropLeases (chunk: Chunk): void {
+    for (const lease of chunk.leases) {
+      if (this.holding.get(lease.worker) === chunk.id) this.holding.delete(lease.worker)
+    }
+    chunk.leases = []
+  }
+
+  private setStatus (chunk: Chunk, status: ChunkStatus): void {
+    const missing = chunk.frames.length - chunk.done.size
+    if (this.open.has(chunk.id)) this.openFrames -= missing
+    if (status === 'open') this.openFrames += missing
+    chunk.status = status
+    if (status === 'open') this.open.add(chunk.id); else this.open.delete(chunk.id)
+    if (status === 'leased') this.leased.add(chunk.id); else this.leased.delete(chunk.id)
+  }
+
   private failUnrenderable (chunk: Chunk,
     presentWorkers: ReadonlySet<string>): boolean {
     if (chunk.status !== 'open' || chunk.failures.length === 0) return false
     const failedBy = new Set(chunk.failures.map(f => f.worker))
     const untried = [...presentWorkers].filter(w => !failedBy.has(w) && !this.benched(w))
     if (failedBy.size < this.maxFailures && untried.length > 0) return false
-    chunk.status = 'failed'
+    this.setStatus(chunk, 'failed')
     this.settled++
     return true
   }

@@ -38,7 +38,9 @@ function headerProblem (ctx: CoordinatorContext, header: ChunkLog,
   if (header.size > MAX_CHUNK_LOG_BYTES) return `log of ${header.size} bytes is over ${MAX_CHUNK_LOG_BYTES}`
   const chunk = ctx.state.chunks[header.chunkId]
   if (chunk === undefined) return `unknown chunk ${header.chunkId}`
-  if (chunk.status !== 'leased' || chunk.lease?.worker !== worker) {
+  // A worker that lost the chunk to a speculative copy still sends the
+  // log of the frames it delivered.
+  if (!ctx.state.holds(chunk, worker) && !chunk.deliveredBy.has(worker)) {
     return `chunk ${header.chunkId} is not leased to this worker`
   }
   // One log per worker and chunk: a lease holder cannot fill the disk.

@@ -4,9 +4,9 @@
  * serves each file by hash; a worker fetches the ones it lacks and
  * rebuilds the layout (src/worker/job-files.ts).
  */
-import { stat } from 'node:fs/promises'
 import { dependencyFiles, type Dependency } from '../blender/dependencies.js'
-import { hashFile } from '../net/fetch.js'
+import { PIECE_BYTES } from '../common/constants.js'
+import { hashPieces } from '../net/pieces.js'
 import { JobManifestCodec, type JobManifest } from '../net/wire.js'
 
 export interface BuiltManifest {
@@ -14,14 +14,18 @@ export interface BuiltManifest {
   bytes: Uint8Array
 }
 
-/** Hashes the .blend and every existing dependency file, once each. */
+/**
+ * Hashes the .blend and every existing dependency file, once each, whole
+ * and in pieces (`pieceBytes`, for tests; default PIECE_BYTES).
+ */
 export async function buildManifest (blendPath: string,
-  dependencies: Dependency[]): Promise<BuiltManifest> {
+  dependencies: Dependency[], pieceBytes = PIECE_BYTES): Promise<BuiltManifest> {
   const present = dependencies.filter(d => d.exists)
   const paths = [...new Set([blendPath, ...dependencyFiles(present)])]
   const files = []
   for (const path of paths) {
-    files.push({ path, sha256: await hashFile(path), size: (await stat(path)).size })
+    const { sha256, size, pieceHashes } = await hashPieces(path, pieceBytes)
+    files.push({ path, sha256, size, pieceBytes, pieceHashes })
   }
   const manifest: JobManifest = { blendPath, files, dependencies: present }
   return { manifest, bytes: JobManifestCodec.encode(manifest) }

@@ -1,25 +1,34 @@
 /**
  * The libp2p node every blendnet peer runs: TCP, noise, yamux, identify,
- * gossipsub on the jobs topic (scored: gossip-scoring.ts), and a private
- * kad-dht. Peers join the swarm through `--bootstrap` addresses (kept
- * connected) or, on a LAN, mDNS. With a swarm key, every connection is
- * first wrapped by pnet (pnet.ts): peers without the key cannot connect.
+ * gossipsub on the jobs topic (scored: gossip-scoring.ts). Peers join the
+ * swarm through `--bootstrap` addresses (kept connected:
+ * bootstrap-keeper.ts) or, on a LAN, mDNS. With a swarm key, every
+ * connection is first wrapped by pnet (pnet.ts): peers without the key
+ * cannot connect.
+ *
+ * Behind NAT: a peer that connects to a `blendnet relay` (relay-node.ts)
+ * reserves a slot on it and is reachable at a /p2p-circuit address
+ * through it; DCUtR then tries a direct connection (hole punching) where
+ * the peers have public addresses. No kad-dht: blendnet looks nothing up
+ * in one, and its random walk (which relay discovery starts whenever no
+ * relay is reserved) spins a core when the table is empty.
  */
 import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
-import { KAD_PROTOCOL } from '../common/constants.js'
 import { UsageError } from '../common/errors.js'
 import { logger } from '../common/log.js'
+import { keepBootstrapPeers } from './bootstrap-keeper.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS } from './gossip-scoring.js'
 import { privateSwarm } from './pnet.js'
 
@@ -27,9 +36,9 @@ const log = logger('net')
 
 export type SwarmServices = {
   pubsub: GossipSub
-  dht: KadDHT
   identify: unknown
   ping: unknown
+  dcutr: unknown
 }
 export type SwarmNode = Libp2p<SwarmServices>
 
@@ -45,9 +54,6 @@ export interface SwarmNodeOptions {
   swarmKey?: Uint8Array
 }
 
-/** How often unreachable bootstrap peers are dialled again. */
-const REDIAL_INTERVAL_MS = 5000
-
 export async function createSwarmNode (opts: SwarmNodeOptions): Promise<SwarmNode> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
   if (opts.bootstrap.length > 0) {
@@ -56,6 +62,8 @@ export async function createSwarmNode (opts: SwarmNodeOptions): Promise<SwarmNod
   if (opts.mdns) peerDiscovery.push(mdns())
 
   const node = await startLibp2p(opts, peerDiscovery)
+  runOverRelays(node)
+  logRelayUse(node)
   dialDiscoveredPeers(node)
   keepBootstrapPeers(node, opts.bootstrap.map(a => multiaddr(a)))
   return node
@@ -79,8 +87,9 @@ async function createNode (opts: SwarmNodeOptions,
   peerDiscovery: Array<(components: any) => PeerDiscovery>): Promise<SwarmNode> {
   return await createLibp2p({
     privateKey: opts.privateKey,
-    addresses: { listen: opts.listen },
-    transports: [tcp()],
+    // '/p2p-circuit': reserve a slot on a relay once connected to one.
+    addresses: { listen: [...opts.listen, '/p2p-circuit'] },
+    transports: [tcp(), circuitRelayTransport()],
     ...(opts.swarmKey === undefined ? {} : { connectionProtector: privateSwarm(opts.swarmKey) }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -93,15 +102,13 @@ async function createNode (opts: SwarmNodeOptions,
     services: {
       identify: identify(),
       ping: ping(),
+      dcutr: dcutr(),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
+        // A relay may limit its circuits; gossip still flows over them.
+        runOnLimitedConnection: true,
         scoreParams: GOSSIP_SCORE_PARAMS,
         scoreThresholds: GOSSIP_SCORE_THRESHOLDS
-      }),
-      dht: kadDHT({
-        protocol: KAD_PROTOCOL,
-        clientMode: false,
-        peerInfoMapper: passthroughMapper
       })
     }
   }) as SwarmNode
@@ -120,21 +127,39 @@ function dialDiscoveredPeers (node: SwarmNode): void {
 }
 
 /**
- * Bootstrap peers are our way into the swarm: if a connection drops (the
- * peer restarted, the network blinked), dial it again until we stop.
+ * Every blendnet protocol (claims, files, frames, logs, whatever is added
+ * later) must also work between two peers that reach each other only
+ * through a relay. A relay that limits its circuits marks them limited,
+ * and libp2p then refuses any protocol not opted in on both sides; the
+ * opt-in is made the default here, once, for every handle and dial.
  */
-function keepBootstrapPeers (node: SwarmNode, addrs: Multiaddr[]): void {
-  if (addrs.length === 0) return
-  const timer = setInterval(() => {
-    for (const addr of addrs) {
-      const id = addr.getComponents().find(c => c.name === 'p2p')?.value
-      const connected = node.getConnections().some(c => c.remotePeer.toString() === id)
-      if (connected || node.status !== 'started') continue
-      node.dial(addr).catch((err: Error) => {
-        log.debug('bootstrap peer unreachable', { addr: addr.toString(), err: err.message })
-      })
+function runOverRelays (node: SwarmNode): void {
+  const handle = node.handle.bind(node)
+  node.handle = async (protocol, handler, options) =>
+    await handle(protocol, handler, { runOnLimitedConnection: true, ...options })
+  const dialProtocol = node.dialProtocol.bind(node)
+  node.dialProtocol = async (peer, protocols, options) =>
+    await dialProtocol(peer, protocols, { runOnLimitedConnection: true, ...options })
+}
+
+/** Greppable lines for what goes through a relay: `relay=` and `peer=`. */
+function logRelayUse (node: SwarmNode): void {
+  let reachableAt = new Set<string>()
+  node.addEventListener('self:peer:update', () => {
+    const circuits = new Set(node.getMultiaddrs().map(String).filter(a => a.includes('/p2p-circuit')))
+    for (const addr of circuits) {
+      if (!reachableAt.has(addr)) log.info('reachable through relay', { relay: addr })
     }
-  }, REDIAL_INTERVAL_MS)
-  timer.unref()
-  node.addEventListener('stop', () => { clearInterval(timer) })
+    for (const addr of reachableAt) {
+      if (!circuits.has(addr)) log.info('relay slot lost', { relay: addr })
+    }
+    reachableAt = circuits
+  })
+  node.addEventListener('connection:open', (evt) => {
+    const conn = evt.detail
+    if (!conn.remoteAddr.toString().includes('/p2p-circuit')) return
+    log.info('relayed connection', {
+      peer: conn.remotePeer.toString(), relay: conn.remoteAddr.toString(), direction: conn.direction
+    })
+  })
 }

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
 import {
@@ -60,12 +61,16 @@ function drained (stream: Stream): Promise<void> {
   })
 }
 
-/** Sends a file's bytes from `offset`, never queueing more than one block. */
-export async function sendFile (stream: Stream, path: string,
-  offset = 0): Promise<void> {
-  const input = createReadStream(path, {
-    start: offset, highWaterMark: TRANSFER_CHUNK_BYTES
-  })
+/**
+ * Sends a file's bytes from `offset` (up to `end`, exclusive, when given),
+ * never queueing more than one block.
+ */
+export async function sendFile (stream: Stream, path: string | FileHandle,
+  offset = 0, end?: number): Promise<void> {
+  if (end !== undefined && end <= offset) return
+  const range = { start: offset, end: end === undefined ? undefined : end - 1, highWaterMark: TRANSFER_CHUNK_BYTES }
+  // An open handle keeps reading a file that is renamed meanwhile.
+  const input = typeof path === 'string' ? createReadStream(path, range) : path.createReadStream(range)
   for await (const block of input) {
     if (!stream.send(block as Buffer)) await drained(stream)
   }
@@ -81,6 +86,9 @@ export async function sendBytes (stream: Stream, bytes: Uint8Array): Promise<voi
 
 export interface Received { bytes: number, sha256: Uint8Array }
 
+/** yamux's largest stream window (16 MiB), and room for a frame more. */
+const PAUSED_READ_BUFFER_BYTES = 17 * 1024 * 1024
+
 /**
  * Writes exactly `size` bytes from the stream into `path`, hashing them on
  * the way. The stream is paused while the disk catches up, so memory stays
@@ -89,6 +97,10 @@ export interface Received { bytes: number, sha256: Uint8Array }
  */
 export function receiveFile (stream: Stream, path: string,
   size: number): Promise<Received> {
+  // Pausing stops yamux's window updates, but the sender may still send
+  // what its window allows (up to 16 MiB once the window has grown); the
+  // default 4 MiB read buffer would abort the stream under a slow disk.
+  stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, PAUSED_READ_BUFFER_BYTES)
   return new Promise((resolve, reject) => {
     const out = createWriteStream(path)
     const hash = createHash('sha256')

@@ -12,6 +12,7 @@ import { WireError } from '../common/errors.js'
 import { packagePath } from '../common/paths.js'
 import type { Dependency } from '../blender/dependencies.js'
 import type { JobRequirements } from '../job/requirements.js'
+import { checkPieceList } from './pieces.js'
 
 export interface BlobRef { sha256: Uint8Array, size: number, name: string }
 export interface RenderSettings {
@@ -56,12 +57,25 @@ export interface JobAnnouncement {
   coordinatorAddrs: Uint8Array[]
   leaseMs: number
   manifest: BlobRef
+  priority?: number
 }
 export interface ChunkGranted { jobId: string, chunkId: number, worker: string }
 export interface JobFinished { jobId: string, succeeded: boolean }
-export interface WorkerPresence { capabilities: Capabilities, idle: boolean }
+export interface WorkerPresence {
+  capabilities: Capabilities
+  idle: boolean
+  /** The job of the chunk being rendered; '' or absent when none. */
+  jobId?: string
+}
 
-export interface ManifestFile { path: string, sha256: Uint8Array, size: number }
+export interface ManifestFile {
+  path: string
+  sha256: Uint8Array
+  size: number
+  /** 0 or absent: fetched whole (src/net/pieces.ts). */
+  pieceBytes?: number
+  pieceHashes?: Uint8Array[]
+}
 export interface JobManifest {
   blendPath: string
   files: ManifestFile[]
@@ -100,6 +114,8 @@ export interface ClaimReply {
   reason: string
   leaseMs: number
   frames: number[]
+  chunkId?: number
+  speculative?: boolean
 }
 export interface FetchRequest { sha256: Uint8Array, offset: number }
 export interface FetchReply { ok: boolean, reason: string, size: number }
@@ -118,6 +134,14 @@ export interface ChunkLog {
   failed: boolean
 }
 export interface ResultReply { accepted: boolean, reason: string, stale?: boolean }
+export interface ChunkProgress {
+  jobId: string
+  chunkId: number
+  frame: number
+  sample: number
+  samples: number
+  status: string
+}
 
 /** Requirements on the wire: empty strings stand for "none". */
 export function requirementsToWire (req: JobRequirements): Requirements {
@@ -147,7 +171,7 @@ export interface Codec<T> {
   decode: (bytes: Uint8Array | { subarray: () => Uint8Array }) => T
 }
 
-function codec<T> (name: string, maxBytes: number,
+export function codec<T> (name: string, maxBytes: number,
   check: (value: T) => void = () => {}): Codec<T> {
   const type = root.lookupType(`blendnet.v1.${name}`)
   return {
@@ -223,7 +247,10 @@ function checkSwarm (msg: Record<string, unknown>): void {
     require(job.requirements !== undefined && job.requirements !== null, 'job without requirements')
   }
   const worker = msg.worker as WorkerPresence | undefined
-  if (worker !== undefined && worker !== null) checkCapabilities(worker.capabilities)
+  if (worker !== undefined && worker !== null) {
+    checkCapabilities(worker.capabilities)
+    if ((worker.jobId ?? '') !== '') checkId(worker.jobId ?? '', 'presence job id')
+  }
   const granted = msg.granted as ChunkGranted | undefined
   if (granted !== undefined) checkId(granted.jobId, 'job id')
   const finished = msg.finished as JobFinished | undefined
@@ -310,5 +337,13 @@ export const JobManifestCodec = codec<JobManifest>(
     // (`..`, relative, NUL) is an attempt to place files elsewhere.
     for (const path of [m.blendPath, ...m.files.map(f => f.path)]) checkArtistPath(path)
     for (const f of m.files) checkHash(f.sha256, 'manifest file hash')
+    for (const f of m.files) checkPieceList(f)
   })
 export const ResultReplyCodec = codec<ResultReply>('ResultReply', MAX_CONTROL_MESSAGE_BYTES)
+/** Progress is for display: a short status line, counts that add up. */
+export const ChunkProgressCodec = codec<ChunkProgress>(
+  'ChunkProgress', MAX_CONTROL_MESSAGE_BYTES, (p) => {
+    checkId(p.jobId, 'job id')
+    require(p.status.length <= 200, 'progress status too long')
+    require(p.sample <= p.samples || p.samples === 0, 'progress sample beyond its total')
+  })

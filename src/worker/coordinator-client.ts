@@ -6,14 +6,17 @@ import { createHash } from 'node:crypto'
 import { open, stat } from 'node:fs/promises'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import {
-  CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, CLAIM_TIMEOUT_MS, MAX_CHUNK_LOG_BYTES, RESULT_PROTOCOL
+  CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, CLAIM_TIMEOUT_MS, MAX_CHUNK_LOG_BYTES, PROGRESS_PROTOCOL,
+  RESULT_PROTOCOL
 } from '../common/constants.js'
+import type { RenderProgress } from '../blender/render-progress.js'
+import { ProgressReporter } from './progress-reporter.js'
 import { hashFile } from '../net/fetch.js'
 import type { SwarmNode } from '../net/node.js'
 import { signClaim } from '../net/signing.js'
 import { framed, readMessage, sendBytes, sendFile, writeMessage } from '../net/streams.js'
 import {
-  ChunkLogCodec, ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
+  ChunkLogCodec, ChunkProgressCodec, ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
   type Capabilities, type ClaimReply, type ClaimRequest, type ResultReply
 } from '../net/wire.js'
 
@@ -86,6 +89,20 @@ export class CoordinatorClient {
     })
     await stream.close().catch(() => {})
     return reply
+  }
+
+  /** Reports Blender's progress on the chunk as its log lines come in. */
+  progressOf (chunkId: number): ProgressReporter {
+    return new ProgressReporter(async (p) => { await this.reportProgress(chunkId, p) },
+      { job: this.jobId, chunk: chunkId })
+  }
+
+  /** Blender's progress on the chunk, for display: no reply is read. */
+  async reportProgress (chunkId: number, progress: RenderProgress): Promise<void> {
+    const signal = AbortSignal.timeout(CLAIM_TIMEOUT_MS)
+    const stream = await this.node.dialProtocol(this.coordinator, PROGRESS_PROTOCOL, { signal })
+    await writeMessage(framed(stream), ChunkProgressCodec, { jobId: this.jobId, chunkId, ...progress }, signal)
+    await stream.close({ signal }).catch((err: Error) => { stream.abort(err) })
   }
 
   private async request (req: ClaimRequest): Promise<ClaimReply> {

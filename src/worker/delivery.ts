@@ -4,7 +4,9 @@
  * log of the chunk, or why the chunk failed.
  */
 import { access } from 'node:fs/promises'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { CHUNK_LOG_NAME } from '../blender/chunk-files.js'
 import { ChunkRenderError } from '../blender/errors.js'
 import { parseLogLine } from '../blender/log-parser.js'
 import { UPLOAD_RETRY_FIRST_MS, UPLOAD_RETRY_MAX_MS } from '../common/constants.js'
@@ -59,6 +61,21 @@ export async function sendChunkLog (client: CoordinatorClient, chunkId: number,
   }
 }
 
+/**
+ * The chunk went to another worker mid-way (a speculative copy won): the
+ * frames this worker delivered keep their Blender log, as far as it got.
+ */
+export async function sendLogOfDelivered (client: CoordinatorClient, chunkId: number,
+  chunkDir: string, accepted: number): Promise<void> {
+  const logPath = join(chunkDir, CHUNK_LOG_NAME)
+  if (accepted === 0 || !await exists(logPath)) return
+  await sendChunkLog(client, chunkId, logPath, false)
+}
+
+async function exists (path: string): Promise<boolean> {
+  return await access(path).then(() => true, () => false)
+}
+
 export async function reportChunkFailure (client: CoordinatorClient, chunkId: number,
   err: unknown): Promise<void> {
   const reason = err instanceof ChunkRenderError ? err.reason : messageOf(err)
@@ -83,13 +100,15 @@ const TAINTING: ReadonlySet<string> = new Set([
  */
 export class EarlyUploads {
   private readonly sent = new Set<number>()
+  /** Frames the coordinator accepted. */
+  accepted = 0
   private chain: Promise<void> = Promise.resolve()
   private tainted = false
   private failure?: unknown
 
   constructor (private readonly client: CoordinatorClient,
     private readonly chunkId: number, private readonly frames: number[],
-    private readonly signal: AbortSignal) {}
+    private readonly abort: AbortController) {}
 
   /** For the renderer's onLogLine. */
   readonly onLogLine = (line: string): void => {
@@ -103,14 +122,29 @@ export class EarlyUploads {
     this.sent.add(frame)
     this.chain = this.chain.then(async () => {
       if (this.failure !== undefined) return
-      await deliverFrame(this.client, this.chunkId, frame, path, this.signal)
-    }).catch((err: unknown) => { this.failure ??= err })
+      await deliverFrame(this.client, this.chunkId, frame, path, this.abort.signal)
+      this.accepted++
+    }).catch((err: unknown) => {
+      this.failure ??= err
+      // Another worker delivered this frame first (a speculative copy, or
+      // the chunk was given away): rendering on is wasted work.
+      if (err instanceof LeaseLostError) this.abort.abort()
+    })
   }
 
   /** Waits for the uploads under way; throws the first that failed. */
   async settle (): Promise<void> {
     await this.chain
     if (this.failure !== undefined) throw this.failure
+  }
+
+  /** After the chunk's verdict: the frames not uploaded early, in order. */
+  async deliverRest (frames: Array<{ frame: number, path: string }>): Promise<void> {
+    for (const { frame, path } of frames) {
+      if (this.has(frame)) continue
+      await deliverFrame(this.client, this.chunkId, frame, path, this.abort.signal)
+      this.accepted++
+    }
   }
 
   /** Already delivered: the chunk's verdict need not send it again. */

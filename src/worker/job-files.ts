@@ -18,7 +18,9 @@ import { logger } from '../common/log.js'
 import { formatSize } from '../common/sizes.js'
 import { fetchBlob, hashFile, hex } from '../net/fetch.js'
 import type { SwarmNode } from '../net/node.js'
+import { pieceListOf } from '../net/pieces.js'
 import { JobManifestCodec, type BlobRef, type ManifestFile } from '../net/wire.js'
+import { FileSharing } from './file-sharing.js'
 import type { WorkDir } from './work-dir.js'
 
 const log = logger('worker:files')
@@ -49,8 +51,18 @@ export class JobFiles {
   /** Size, inode and change time of each file when last verified. */
   private readonly signatures = new Map<string, string>()
 
+  /** Pieces of job files, fetched from and served to other peers. */
+  readonly sharing: FileSharing
+
   constructor (private readonly node: SwarmNode, private readonly workDir: WorkDir,
-    private readonly maxJobBytes = Infinity) {}
+    private readonly maxJobBytes = Infinity) {
+    this.sharing = new FileSharing(node, workDir)
+  }
+
+  /** Ends file fetches and serving: a stopping worker hands its chunk back at once. */
+  async stop (): Promise<void> {
+    await this.sharing.stop()
+  }
 
   /**
    * The job's files in place, prepared once however many chunks ask.
@@ -70,6 +82,7 @@ export class JobFiles {
 
   forget (manifestRef: BlobRef): void {
     this.prepared.delete(hex(manifestRef.sha256))
+    this.sharing.forgetManifest(hex(manifestRef.sha256))
   }
 
   private async build (jobId: string, from: PeerId, manifestRef: BlobRef): Promise<PreparedJob> {
@@ -82,7 +95,14 @@ export class JobFiles {
     }
     const byPath = new Map(manifest.files.map(f => [f.path, f]))
     const before = this.fetchedBytes
-    for (const file of manifest.files) await this.cached(from, refOf(file))
+    await this.sharing.start()
+    this.sharing.addJob(from.toString(), jobId, hex(manifestRef.sha256), manifest.files)
+    for (const file of manifest.files) {
+      await this.cached(from, refOf(file), pieceListOf(file) === undefined
+        ? undefined
+        : async () => { await this.sharing.fetch(from, jobId, file) })
+      this.sharing.holdComplete(file)
+    }
     log.info('job files ready', {
       job: jobId, files: manifest.files.length, fetched: this.fetchedBytes - before
     })
@@ -124,7 +144,8 @@ export class JobFiles {
    * cached file that changed since it was verified is hashed again and,
    * if it no longer matches, fetched anew.
    */
-  private async cached (from: PeerId, ref: BlobRef): Promise<string> {
+  private async cached (from: PeerId, ref: BlobRef,
+    download = async (dest: string): Promise<void> => { await fetchBlob(this.node, from, ref, dest) }): Promise<string> {
     const hash = hex(ref.sha256)
     const path = this.workDir.blobPath(hash)
     if (await exists(path)) {
@@ -139,7 +160,7 @@ export class JobFiles {
     }
     let pending = this.fetches.get(hash)
     if (pending === undefined) {
-      pending = fetchBlob(this.node, from, ref, path).then(async () => {
+      pending = download(path).then(async () => {
         this.fetchedBytes += ref.size
         const signature = await signatureOf(path)
         if (signature !== undefined) this.signatures.set(path, signature)

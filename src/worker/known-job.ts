@@ -15,6 +15,17 @@ export type Offer = ChunkOffer
  * claiming at the same moment rarely collide, and early frames go first. */
 const PICK_WINDOW = 4
 
+/**
+ * Jobs this worker may claim from now, in the order to try them: higher
+ * priority first; between equals, the one it was granted work of longest
+ * ago, so that equal jobs take turns.
+ */
+export function inTurn (jobs: Iterable<KnownJob>, now: number): KnownJob[] {
+  return [...jobs]
+    .filter(job => job.ineligible === undefined && job.unreachableUntil <= now)
+    .sort((a, b) => b.priority - a.priority || a.lastGrantedAt - b.lastGrantedAt)
+}
+
 export class KnownJob {
   /** Why this worker will not take the job at all, if it won't. */
   ineligible?: string
@@ -25,12 +36,22 @@ export class KnownJob {
 
   /** When the coordinator last announced the job. */
   lastSeen = Date.now()
+  /** When this worker was last granted a chunk of it: jobs of equal
+   * priority take turns. */
+  lastGrantedAt = 0
   /** Claims are not tried before this time: the coordinator did not answer. */
   unreachableUntil = 0
 
   constructor (readonly coordinator: PeerId, public announcement: JobAnnouncement) {}
 
-  /** A fresh announcement supersedes what gossip said since the last. */
+  get priority (): number {
+    return this.announcement.priority ?? 0
+  }
+
+  granted (): void {
+    this.lastGrantedAt = Date.now()
+  }
+
   /** The job's image format; 'PNG' stands in until admit() refuses. */
   get format (): ImageFormat {
     const format = this.announcement.settings.format
@@ -48,6 +69,7 @@ export class KnownJob {
     }
   }
 
+  /** A fresh announcement supersedes what gossip said since the last. */
   update (announcement: JobAnnouncement): void {
     this.announcement = announcement
     this.lastSeen = Date.now()

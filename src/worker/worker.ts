@@ -4,7 +4,7 @@
  * Blender, pushes every frame to the coordinator and starts over. It holds
  * one chunk at a time and renews its lease while it works on it.
  */
-import { rm, statfs } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Message } from '@libp2p/gossipsub'
@@ -27,16 +27,16 @@ import {
   type SwarmMessage
 } from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
-import { deliverFrame, EarlyUploads, LeaseLostError, reportChunkFailure, sendChunkLog } from './delivery.js'
+import {
+  EarlyUploads, LeaseLostError, reportChunkFailure, sendChunkLog, sendLogOfDelivered
+} from './delivery.js'
 import { JobFileTamperedError, JobFiles, JobTooLargeError } from './job-files.js'
-import { KnownJob, type Offer } from './known-job.js'
+import { inTurn, KnownJob, type Offer } from './known-job.js'
 import { LeaseKeeper } from './lease-keeper.js'
+import { capabilitiesWithRoom } from './room.js'
 import type { WorkDir } from './work-dir.js'
 
 const log = logger('worker')
-
-/** Room kept free beside a job's files, for its frames and Blender's temp files. */
-const DISK_MARGIN_BYTES = 1024 ** 3
 
 export interface WorkerOptions {
   node: SwarmNode
@@ -116,6 +116,7 @@ export class Worker {
     this.stopping = true
     clearInterval(this.presenceTimer)
     this.current?.abort()
+    await this.files.stop()
     await this.working
     await this.opts.renderer.closeAll?.()
     this.resolveDone?.()
@@ -123,20 +124,12 @@ export class Worker {
 
   private announcePresence (): void {
     void this.capabilitiesNow().then(capabilities => {
-      this.publish({ worker: { capabilities, idle: !this.busy } })
+      this.publish({ worker: { capabilities, idle: !this.busy, jobId: this.currentJob?.split('/')[1] ?? '' } })
     })
   }
 
-  /**
-   * What it can render now: its Blender, plus the room it has for job
-   * files (its --max-job-size, or its free disk less a margin for frames).
-   */
   private async capabilitiesNow (): Promise<WorkerCapabilities> {
-    const disk = await statfs(this.opts.workDir.root).catch(() => undefined)
-    const free = disk === undefined ? Infinity : disk.bavail * disk.bsize - DISK_MARGIN_BYTES
-    const room = Math.min(free, this.opts.maxJobBytes ?? Infinity)
-    // 0 on the wire means "no limit": a full disk offers 1 byte.
-    return { ...this.opts.capabilities, maxJobBytes: room === Infinity ? 0 : Math.max(1, Math.floor(room)) }
+    return await capabilitiesWithRoom(this.opts.capabilities, this.opts.workDir.root, this.opts.maxJobBytes)
   }
 
   private publish (message: SwarmMessage): void {
@@ -275,9 +268,7 @@ export class Worker {
   }
 
   private pick (): { job: KnownJob, offer: Offer } | undefined {
-    const now = Date.now()
-    for (const job of this.jobs.values()) {
-      if (job.ineligible !== undefined || job.unreachableUntil > now) continue
+    for (const job of inTurn(this.jobs.values(), Date.now())) {
       const offer = job.nextOffer()
       if (offer !== undefined) return { job, offer }
     }
@@ -310,8 +301,12 @@ export class Worker {
       job.refused(offer.id)
       return
     }
-    log.info('claim granted', { ...fields, frames: reply.frames.join(',') })
-    await this.renderChunk(job, client, offer.id, reply.frames, reply.leaseMs)
+    // The coordinator may grant another open chunk than the one asked for.
+    const chunkId = reply.chunkId ?? offer.id
+    log.info(reply.speculative === true ? 'speculative copy granted' : 'claim granted',
+      { ...fields, chunk: chunkId, frames: reply.frames.join(',') })
+    job.granted()
+    await this.renderChunk(job, client, chunkId, reply.frames, reply.leaseMs)
   }
 
   private async renderChunk (job: KnownJob, client: CoordinatorClient,
@@ -326,7 +321,8 @@ export class Worker {
       abort.abort()
     })
     const chunkDir = this.opts.workDir.chunkDir(job.coordinator.toString(), ann.jobId, chunkId)
-    const early = new EarlyUploads(client, chunkId, frames, abort.signal)
+    const early = new EarlyUploads(client, chunkId, frames, abort)
+    const progress = client.progressOf(chunkId)
     try {
       const files = await this.files.prepare(ann.jobId, job.coordinator, ann.manifest)
       this.blendPaths.set(key(job.coordinator.toString(), ann.jobId), files.blendPath)
@@ -343,14 +339,12 @@ export class Worker {
         chunkDir,
         hangTimeoutMs: this.opts.hangTimeoutMs,
         signal: abort.signal,
-        onLogLine: early.onLogLine,
+        onLogLine: (line) => { early.onLogLine(line); progress.onLogLine(line) },
         onFrameSaved: early.onFrameSaved
       })
       await early.settle()
       await sendChunkLog(client, chunkId, rendered.logPath, false)
-      for (const { frame, path } of rendered.frames) {
-        if (!early.has(frame)) await deliverFrame(client, chunkId, frame, path, abort.signal)
-      }
+      await early.deliverRest(rendered.frames)
     } catch (err) {
       if (err instanceof JobFileTamperedError) this.failFatally(err)
       // A job this worker must not take at all: too large, or whose
@@ -363,6 +357,7 @@ export class Worker {
       if (err instanceof LeaseLostError) {
         // Not this render's fault: someone else has the chunk now.
         log.warn('chunk no longer ours, dropping it', { ...fields, reason: err.message })
+        await sendLogOfDelivered(client, chunkId, chunkDir, early.accepted)
       } else if (this.stopping || refused) {
         // Stopping: hand the chunk back now rather than after its lease.
         await client.release(chunkId).catch((e: Error) => {
@@ -372,10 +367,14 @@ export class Worker {
         job.failed(chunkId)
         if (err instanceof ChunkRenderError) await sendChunkLog(client, chunkId, err.logPath, true)
         await reportChunkFailure(client, chunkId, err)
+      } else {
+        log.info('chunk stopped: another worker delivered its frames first', fields)
+        await sendLogOfDelivered(client, chunkId, chunkDir, early.accepted)
       }
     } finally {
       // No upload may still be reading the chunk dir when it goes.
       await early.settle().catch(() => {})
+      progress.stop()
       lease.stop()
       this.current = undefined
       this.currentJob = undefined

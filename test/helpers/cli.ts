@@ -13,10 +13,13 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.ur
 /**
  * The tests' own config dir (identity key, swarm key): never the
  * user's ~/.config/blendnet, whose swarm key would make tests private.
+ * The config file is empty (/dev/null), so that no blendnet.toml in the
+ * folder tests run from sets flags behind their back.
  */
 export const TEST_ENV = {
   BLENDNET_LOG: 'info',
-  BLENDNET_CONFIG_DIR: mkdtempSync(join(tmpdir(), 'blendnet-config-'))
+  BLENDNET_CONFIG_DIR: mkdtempSync(join(tmpdir(), 'blendnet-config-')),
+  BLENDNET_CONFIG: '/dev/null'
 }
 
 export type Proc = ReturnType<typeof spawnCli>

@@ -61,7 +61,7 @@ export async function startJob (frames: number[], chunkSize: number,
     requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', jobBytes: opts.sceneBytes ?? 4096 },
     chunks: splitIntoChunks(frames, chunkSize)
   }
-  const node = await startNode()
+  const node = opts.node ?? await startNode()
   const outputDir = join(dir, 'renders')
   const { mkdir } = await import('node:fs/promises')
   await mkdir(outputDir)

@@ -16,9 +16,18 @@ describe('job state machine', () => {
     const state = job()
     const first = state.grant(0, W1, 0)
     const second = state.grant(0, W2, 1)
-    assert.deepEqual(first, { ok: true, frames: [1, 2], expiresAt: LEASE })
+    assert.deepEqual(first, { ok: true, chunkId: 0, frames: [1, 2], expiresAt: LEASE })
     assert.equal(second.ok, false)
-    assert.equal(state.chunk(0)?.lease?.worker, W1)
+    assert.deepEqual(state.chunk(0)?.leases.map(l => l.worker), [W1])
+  })
+
+  it('a claim for a chunk taken is granted another open one when redirects are on', () => {
+    const state = job()
+    state.grant(0, W1, 0)
+    const second = state.grant(0, W2, 1, { redirect: true })
+    assert.deepEqual(second, { ok: true, chunkId: 1, frames: [3, 4], expiresAt: 1 + LEASE })
+    const third = state.grant(0, W3, 2, { redirect: true })
+    assert.equal(third.ok, false, 'nothing open, and no speculation asked for')
   })
 
   it('a worker holds one chunk at a time: its next claim hands the first back (a restarted worker)', () => {
@@ -26,7 +35,7 @@ describe('job state machine', () => {
     state.grant(0, W1, 0)
     state.frameDone(0, 1)
     const again = state.grant(1, W1, 0)
-    assert.deepEqual(again, { ok: true, frames: [3, 4], expiresAt: LEASE, released: 0 })
+    assert.deepEqual(again, { ok: true, chunkId: 1, frames: [3, 4], expiresAt: LEASE, released: 0 })
     assert.equal(state.chunk(0)?.status, 'open')
     assert.deepEqual(state.remaining(state.chunk(0) as NonNullable<ReturnType<JobState['chunk']>>), [2])
     assert.equal(state.checkFrame(0, 2, W1).ok, false, 'its old lease is gone')
@@ -48,7 +57,7 @@ describe('job state machine', () => {
     state.frameDone(0, 1)
     assert.deepEqual(state.expireLeases(LEASE - 1), [])
     const lapsed = state.expireLeases(LEASE)
-    assert.deepEqual(lapsed.map(c => c.id), [0])
+    assert.deepEqual(lapsed.map(l => [l.chunk.id, l.worker]), [[0, W1]])
     assert.equal(state.chunk(0)?.status, 'open')
     const regrant = state.grant(0, W2, LEASE + 1)
     assert.deepEqual(regrant.ok && regrant.frames, [2])

@@ -5,7 +5,7 @@ import { PROTOCOL_VERSION } from '../../src/common/constants.js'
 import { WireError } from '../../src/common/errors.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import {
-  ClaimRequestCodec, FrameResultCodec, JobManifestCodec, decodeSwarmMessage, encodeSwarmMessage
+  ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, JobManifestCodec, decodeSwarmMessage, encodeSwarmMessage
 } from '../../src/net/wire.js'
 
 const HASH = new Uint8Array(32).fill(7)
@@ -18,6 +18,7 @@ const announcement = {
     requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', denoiser: '', scripts: false, jobBytes: 5_000_000_000 },
     openChunks: [{ id: 0, frames: [-5, -4, 0, 1] }],
     openCount: 1,
+    priority: -5,
     coordinatorAddrs: [],
     leaseMs: 30_000,
     manifest: { sha256: HASH, size: 99, name: 'manifest' }
@@ -44,6 +45,13 @@ describe('wire messages', () => {
     assert.equal(manifest.size, sentManifest.size)
     assert.deepEqual(new Uint8Array(blend.sha256), sent.sha256)
     assert.equal(blend.size, sent.size)
+  })
+
+  it('a claim reply tells chunk 0 from no chunk named, as older coordinators send it', () => {
+    const base = { ok: true, reason: '', leaseMs: 1000, frames: [3, 2] }
+    assert.equal(ClaimReplyCodec.decode(ClaimReplyCodec.encode(base)).chunkId, undefined)
+    const zero = ClaimReplyCodec.decode(ClaimReplyCodec.encode({ ...base, chunkId: 0, speculative: true }))
+    assert.deepEqual([zero.chunkId, zero.speculative, zero.frames], [0, true, [3, 2]])
   })
 
   it('a message of another protocol version is not ours', () => {

@@ -1,0 +1,125 @@
+/**
+ * How much work each claim gets. The coordinator measures every worker's
+ * time per frame from the frames it delivers, and sizes its next chunk to
+ * take about the target time (`--chunk-time`): a worker's first chunk is a
+ * single frame, and later ones follow its speed. Near the end of a job
+ * chunks shrink to a share of what is left, weighted by speed, so that
+ * every worker finishes about together; and once nothing is open, an idle
+ * worker copies the chunk expected to finish last, if it would finish a
+ * frame of it sooner than the holder finishes the whole.
+ *
+ * A job planned with a fixed chunk size (`--chunk-size`) keeps its chunks
+ * whole; only the end-game copies apply to it.
+ */
+import type { Chunk, GrantPolicy } from './job-state.js'
+
+export interface SchedulerOptions {
+  /** Chunks as planned, never cut. */
+  fixed: boolean
+  /** How long a chunk should take once the worker's speed is known. */
+  targetMs: number
+  /** Copy a chunk only when its holder needs this many times longer than
+   * the copier needs for one frame: a copy costs a frame's work. */
+  speculationMargin?: number
+}
+
+interface WorkerPace {
+  /** Smoothed time per frame, once a frame was delivered. */
+  msPerFrame?: number
+  /** The grant or frame that started the frame under way. */
+  since: number
+}
+
+/** Weight of the newest sample in the smoothed time per frame. */
+const SMOOTHING = 0.3
+/** Near the end, a worker takes at most this part of its fair share. */
+const TAIL_SHARE = 0.5
+
+export class Scheduler {
+  private readonly paces = new Map<string, WorkerPace>()
+  private readonly margin: number
+
+  constructor (private readonly opts: SchedulerOptions) {
+    this.margin = opts.speculationMargin ?? 1
+  }
+
+  granted (worker: string, now: number): void {
+    const pace = this.paces.get(worker)
+    if (pace === undefined) this.paces.set(worker, { since: now }); else pace.since = now
+  }
+
+  frameAccepted (worker: string, now: number): void {
+    const pace = this.paces.get(worker) ?? { since: now }
+    const took = Math.max(1, now - pace.since)
+    pace.msPerFrame = pace.msPerFrame === undefined ? took : pace.msPerFrame + SMOOTHING * (took - pace.msPerFrame)
+    pace.since = now
+    this.paces.set(worker, pace)
+  }
+
+  msPerFrame (worker: string): number | undefined {
+    return this.paces.get(worker)?.msPerFrame
+  }
+
+  /** Workers whose speed is known, for the log and the progress view. */
+  speeds (): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const [worker, pace] of this.paces) if (pace.msPerFrame !== undefined) out.set(worker, pace.msPerFrame)
+    return out
+  }
+
+  forget (worker: string): void {
+    this.paces.delete(worker)
+  }
+
+  /**
+   * The grant policy for one claim. `present`: workers present now;
+   * `openFrames`: frames in open chunks.
+   */
+  policy (worker: string, present: ReadonlySet<string>, openFrames: number, now: number): GrantPolicy {
+    return {
+      redirect: true,
+      size: this.opts.fixed ? undefined : this.size(worker, present, openFrames),
+      speculate: (candidates) => this.pickCopy(worker, candidates, now)
+    }
+  }
+
+  private size (worker: string, present: ReadonlySet<string>, openFrames: number): number {
+    const mine = this.msPerFrame(worker)
+    if (mine === undefined) return 1
+    const byTime = Math.max(1, Math.floor(this.opts.targetMs / mine))
+    // This worker's part of the swarm's speed: a 4x worker's share of the
+    // frames left is four times a 1x worker's.
+    const typical = this.typicalMsPerFrame() ?? mine
+    let rate = 0
+    for (const w of present) rate += 1 / (this.msPerFrame(w) ?? typical)
+    if (!present.has(worker)) rate += 1 / mine
+    const share = (1 / mine) / rate
+    const byTail = Math.max(1, Math.ceil(openFrames * share * TAIL_SHARE))
+    return Math.min(byTime, byTail)
+  }
+
+  private pickCopy (worker: string, candidates: Chunk[], now: number): Chunk | undefined {
+    const typical = this.typicalMsPerFrame()
+    if (typical === undefined) return undefined
+    const copierMs = this.msPerFrame(worker) ?? typical
+    let best: Chunk | undefined
+    let bestFinish = copierMs * this.margin
+    for (const chunk of candidates) {
+      const holder = this.paces.get(chunk.leases[0].worker)
+      const missing = chunk.frames.length - chunk.done.size
+      const elapsed = holder === undefined ? 0 : now - holder.since
+      const finish = missing * (holder?.msPerFrame ?? typical) - elapsed
+      if (finish > bestFinish) {
+        best = chunk
+        bestFinish = finish
+      }
+    }
+    return best
+  }
+
+  private typicalMsPerFrame (): number | undefined {
+    const known = [...this.speeds().values()]
+    if (known.length === 0) return undefined
+    return known.reduce((a, b) => a + b, 0) / known.length
+  }
+}
