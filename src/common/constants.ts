@@ -125,6 +125,8 @@ export const MAX_WORKER_FAILURES = 3
  * the planned chunk, ADAPTIVE_MAX_CHUNK.
  */
 export const DEFAULT_CHUNK_TARGET_MS = 60 * SECOND
+/** A claim for no chunk in particular: whatever is open, or a copy. */
+export const ANY_CHUNK = 0xffff_ffff
 export const ADAPTIVE_MAX_CHUNK = 100
 
 /** How long `submit` waits for a first worker before giving up. */

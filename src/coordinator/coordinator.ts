@@ -243,7 +243,8 @@ export class Coordinator {
         coordinatorAddrs: this.opts.node.getMultiaddrs().map(a => a.bytes),
         leaseMs: this.ctx.leaseMs,
         manifest: { sha256: job.manifest.sha256, size: job.manifest.bytes.byteLength, name: 'manifest' },
-        priority: this.opts.priority ?? 0
+        priority: this.opts.priority ?? 0,
+        leasedCount: state.backlog().leasedChunks
       }
     })
   }

@@ -6,7 +6,8 @@
  * chunks shrink to a share of what is left, weighted by speed, so that
  * every worker finishes about together; and once nothing is open, an idle
  * worker copies the chunk expected to finish last, if it would finish a
- * frame of it sooner than the holder finishes the whole.
+ * frame of it sooner than the holder finishes the whole, or a chunk whose
+ * holder is long overdue by its own pace (stuck, or slowed down).
  *
  * A job planned with a fixed chunk size (`--chunk-size`) keeps its chunks
  * whole; only the end-game copies apply to it.
@@ -34,6 +35,8 @@ interface WorkerPace {
 const SMOOTHING = 0.3
 /** Near the end, a worker takes at most this part of its fair share. */
 const TAIL_SHARE = 0.5
+/** A holder this many times past its expected time counts as a straggler. */
+const OVERDUE = 2
 
 export class Scheduler {
   private readonly paces = new Map<string, WorkerPace>()
@@ -108,7 +111,10 @@ export class Scheduler {
       const holder = this.paces.get(chunk.leases[0].worker)
       const missing = chunk.frames.length - chunk.done.size
       const elapsed = holder === undefined ? 0 : now - holder.since
-      const finish = missing * (holder?.msPerFrame ?? typical) - elapsed
+      const expected = missing * (holder?.msPerFrame ?? typical)
+      // Far past what its pace predicts, the holder is stuck or much slower
+      // than it was (a straggler): the longer overdue, the sooner copied.
+      const finish = elapsed > OVERDUE * expected ? elapsed : expected - elapsed
       if (finish > bestFinish) {
         best = chunk
         bestFinish = finish

@@ -58,6 +58,7 @@ export interface JobAnnouncement {
   leaseMs: number
   manifest: BlobRef
   priority?: number
+  leasedCount?: number
 }
 export interface ChunkGranted { jobId: string, chunkId: number, worker: string }
 export interface JobFinished { jobId: string, succeeded: boolean }

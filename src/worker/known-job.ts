@@ -5,7 +5,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { ChunkRenderRequest } from '../blender/driver.js'
-import { MAX_WORKER_FAILURES } from '../common/constants.js'
+import { ANY_CHUNK, MAX_WORKER_FAILURES } from '../common/constants.js'
 import { isImageFormat, type ImageFormat } from '../job/naming.js'
 import type { ChunkGranted, ChunkOffer, JobAnnouncement } from '../net/wire.js'
 
@@ -34,6 +34,8 @@ export class KnownJob {
   /** Chunks this worker failed: the coordinator will not grant them again. */
   private readonly failedHere = new Set<number>()
 
+  /** Asked for a copy since the last announcement: once per announcement. */
+  private copyAsked = false
   /** When the coordinator last announced the job. */
   lastSeen = Date.now()
   /** When this worker was last granted a chunk of it: jobs of equal
@@ -75,6 +77,7 @@ export class KnownJob {
     this.lastSeen = Date.now()
     this.taken.clear()
     this.refusedHere.clear()
+    this.copyAsked = false
   }
 
   takenBy (granted: ChunkGranted): void {
@@ -95,7 +98,11 @@ export class KnownJob {
     const open = this.announcement.openChunks.filter(c =>
       !this.taken.has(c.id) && !this.refusedHere.has(c.id) &&
       !this.failedHere.has(c.id) && c.frames.length > 0)
-    if (open.length === 0) return undefined
-    return open[Math.floor(Math.random() * Math.min(PICK_WINDOW, open.length))]
+    if (open.length > 0) return open[Math.floor(Math.random() * Math.min(PICK_WINDOW, open.length))]
+    // Nothing open but chunks still rendering: the coordinator may hand
+    // out a speculative copy of one (docs/protocol.md).
+    if (this.copyAsked || (this.announcement.leasedCount ?? 0) === 0) return undefined
+    this.copyAsked = true
+    return { id: ANY_CHUNK, frames: [] }
   }
 }

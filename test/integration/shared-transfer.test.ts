@@ -21,6 +21,8 @@ import type { SwarmNode } from '../../src/net/node.js'
 import { askHave, askPeers, fetchSpan, PieceRefusedError } from '../../src/net/piece-client.js'
 import { JobManifestCodec, type ManifestFile } from '../../src/net/wire.js'
 import { FileSharing } from '../../src/worker/file-sharing.js'
+import { HeldFile } from '../../src/worker/held-file.js'
+import { PieceFetch } from '../../src/worker/piece-fetcher.js'
 import { WorkDir } from '../../src/worker/work-dir.js'
 import { countBytesSent } from '../helpers/bytes-sent.js'
 import { RendersSolidPngs } from '../helpers/fake-renderers.js'
@@ -160,6 +162,33 @@ describe('shared transfers', { timeout: 180_000 }, () => {
     // Lost to the cut: at most the spans that were in flight.
     const lost = job.sent.total - piecesSentBefore - size
     assert.ok(lost <= SPANS_TO_COORDINATOR * SPAN_PIECES * PIECE_BYTES + MiB, `${lost} bytes sent twice`)
+  })
+
+  it('a fetch that failed outright resumes, in its next attempt, from the pieces it verified', async () => {
+    const size = 16 * MiB
+    const job = await runningJob(size, 1)
+    const scene = sceneOf(job)
+    const { node, workDir } = await sharingPeer(job)
+    const held = new HeldFile(scene.sha256, scene.size,
+      { pieceBytes: scene.pieceBytes ?? 0, hashes: scene.pieceHashes ?? [] }, workDir.blobPath(hex(scene.sha256)))
+    const verified = new Map<number, number>()
+    const stop = new AbortController()
+    const attempt = (signal?: AbortSignal): PieceFetch => new PieceFetch({
+      node, coordinator: job.node.peerId, jobId: job.spec.jobId, file: held, distrusted: new Set(), signal,
+      onPiece: (index) => {
+        verified.set(index, (verified.get(index) ?? 0) + 1)
+        if (verified.size === 6) stop.abort()
+      }
+    })
+
+    await assert.rejects(attempt(stop.signal).run(), /fetch stopped/)
+    const kept = held.held.count
+    assert.ok(kept >= 6 && kept < held.held.size, `${kept} pieces kept`)
+    await attempt().run()
+
+    assert.deepEqual(await hashFile(workDir.blobPath(hex(scene.sha256))), scene.sha256)
+    assert.equal(verified.size, held.held.size)
+    assert.ok([...verified.values()].every(n => n === 1), 'no piece was fetched twice')
   })
 
   it('a worker answers only for jobs it knows, and serves only pieces it holds', async () => {

@@ -45,7 +45,9 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
 
     const outcome = await run
     assert.equal(outcome.succeeded, true)
-    assert.deepEqual(renderers.flatMap(r => r.rendered).sort((a, b) => a - b), frames)
+    // A frame may be rendered twice where a speculative copy met its
+    // holder; it is written once.
+    assert.deepEqual([...new Set(renderers.flatMap(r => r.rendered))].sort((a, b) => a - b), frames)
     const files = await frameFiles(job.outputDir)
     assert.deepEqual(files, ['frame_-0001.png', 'frame_-0002.png', 'frame_-0003.png',
       'frame_0000.png', 'frame_0001.png', 'frame_0002.png', 'frame_0003.png',
@@ -56,7 +58,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     }
   })
 
-  it('a worker that joins through another worker, after the job started, gets work', async () => {
+  it('a worker that joins through another worker, after the job started, gets work, and copies a stuck chunk', async () => {
     const job = await withJob([1, 2, 3, 4, 5, 6, 7, 8], 1)
     const run = job.coordinator.run()
     const slow = new HangsUntilAborted()
@@ -66,11 +68,13 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     // The late worker knows only the first worker, not the coordinator.
     const late = new RendersSolidPngs(WIDTH, HEIGHT)
     await withWorker(late, [addrOf(first.node)])
-    const delivered = (): number => job.events.filter(e => e.type === 'frame-done').length
-    await waitFor(() => delivered() === 7, 'the late worker to deliver the other frames')
-    assert.equal(late.rendered.length, 7)
-    job.coordinator.cancel('test over')
-    assert.equal((await run).done, 7)
+    // Frames 2-8 first; then, nothing being open, a copy of the chunk the
+    // first worker is stuck on.
+    const outcome = await run
+    assert.equal(outcome.succeeded, true)
+    assert.deepEqual(late.rendered.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8])
+    const copies = job.events.filter(e => e.type === 'chunk-granted' && e.speculative === true)
+    assert.deepEqual(copies.map(e => e.type === 'chunk-granted' && e.frames), [[1]])
   })
 
   it('a chunk that fails on every worker fails the job with Blender\'s reason, without endless retries', async () => {
