@@ -16,6 +16,7 @@ import {
 import type { JobOutcome } from '../src/coordinator/events.js'
 import type { SwarmNode } from '../src/net/node.js'
 import { addrOf, startJob, waitFor } from '../test/helpers/swarm.js'
+import { ask } from './lib-ipc.js'
 
 /** Workers get these speeds in turn: a 2x worker renders a frame in half the time. */
 export const SPEEDS = [1, 2, 4]
@@ -194,14 +195,14 @@ class WorkerHosts {
     for (let h = 0; h < this.count; h++) this.children.push(fork(script, [], { stdio: 'inherit' }))
     await Promise.all(this.children.map(async (child, h) => {
       const mine = speeds.filter((_, i) => i % this.count === h)
-      await ask(child, { type: 'start', bootstrap, speeds: mine, frameMs }, 'ready')
+      await askHost(child, { type: 'start', bootstrap, speeds: mine, frameMs }, 'ready')
     }))
   }
 
   /** Stops every worker and collects what each measured; once. */
   async stop (): Promise<{ workers: WorkerReport[], loopDelays: LoopDelay[] }> {
     this.reports ??= Promise.all(this.children.map(async child => {
-      const reply = await ask(child, { type: 'stop' }, 'report')
+      const reply = await askHost(child, { type: 'stop' }, 'report')
       if (reply.type !== 'report') throw new Error(`worker host ${child.pid ?? '?'} sent no report`)
       return reply
     })).then(replies => ({
@@ -222,29 +223,10 @@ async function exited (child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-/** Sends a command and waits for the reply of the type expected. */
-async function ask (child: ChildProcess, command: HostCommand,
+/** Sends a command to a worker host and waits for the reply expected. */
+async function askHost (child: ChildProcess, command: HostCommand,
   expected: HostReply['type']): Promise<HostReply> {
-  const host = `worker host ${child.pid ?? '?'}`
-  if (!child.connected) throw new Error(`${host} is gone`)
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { done(new Error(`${host}: no ${expected} in 120 s`)) }, 120_000)
-    const onMessage = (reply: HostReply): void => {
-      if (reply.type === 'error') done(new Error(`${host}: ${reply.message}`))
-      else if (reply.type === expected) done(undefined, reply)
-    }
-    const onExit = (code: number | null): void => { done(new Error(`${host} exited ${String(code)}`)) }
-    function done (err?: Error, reply?: HostReply): void {
-      clearTimeout(timer)
-      child.off('message', onMessage)
-      child.off('exit', onExit)
-      if (err !== undefined) reject(err)
-      else resolve(reply as HostReply)
-    }
-    child.on('message', onMessage)
-    child.on('exit', onExit)
-    child.send(command)
-  })
+  return await ask<HostCommand, HostReply>(child, command, expected, `worker host ${child.pid ?? '?'}`, 120_000)
 }
 
 // Numbers and report lines.

@@ -26,6 +26,7 @@ import { buildManifest } from '../src/job/manifest.js'
 import { countBytesSent } from '../test/helpers/bytes-sent.js'
 import { writeRandomFile } from '../test/helpers/files.js'
 import { addrOf, HEIGHT, startNode, tempDir, waitFor, WIDTH } from '../test/helpers/swarm.js'
+import { ask } from './lib-ipc.js'
 import { loadNow, machineLines, whole, wholeList } from './lib-swarm.js'
 import type { TransferHostCommand, TransferHostReply, TransferWorkerReport } from './lib-transfer-host.js'
 
@@ -81,7 +82,7 @@ export async function runTransfer (run: TransferRun, dir: string, scene: string)
   try {
     await Promise.all(hosts.map(async (host, h) => {
       const workers = Array.from({ length: run.workers }, (_, i) => i).filter(i => i % hosts.length === h).length
-      await ask(host, { type: 'start', bootstrap: addrOf(node), workers }, 'ready')
+      await askHost(host, { type: 'start', bootstrap: addrOf(node), workers }, 'ready')
     }))
     await waitFor(() => node.services.pubsub.getSubscribers(JOBS_TOPIC).length >= run.workers,
       `${run.workers} workers to join`, 120_000)
@@ -106,7 +107,7 @@ export async function runTransfer (run: TransferRun, dir: string, scene: string)
     const coordinatorBytes = sent.total
     for (const host of hosts) host.send({ type: 'release' } satisfies TransferHostCommand)
     await outcome
-    const reports = await Promise.all(hosts.map(async host => await ask(host, { type: 'stop' }, 'report')))
+    const reports = await Promise.all(hosts.map(async host => await askHost(host, { type: 'stop' }, 'report')))
     return {
       run,
       workersWithScene: ready.size,
@@ -129,7 +130,7 @@ export async function timeRawCopy (dir: string, scene: string): Promise<number> 
   try {
     const port = (server.address() as { port: number }).port
     const started = performance.now()
-    await ask(host, { type: 'raw', port, dest: join(dir, 'raw-copy') }, 'raw-done')
+    await askHost(host, { type: 'raw', port, dest: join(dir, 'raw-copy') }, 'raw-done')
     return performance.now() - started
   } finally {
     host.kill('SIGKILL')
@@ -138,27 +139,10 @@ export async function timeRawCopy (dir: string, scene: string): Promise<number> 
   }
 }
 
-/** Sends a command and waits for the reply of the type expected. */
-async function ask (child: ChildProcess, command: TransferHostCommand,
+/** Sends a command to the transfer host and waits for the reply expected. */
+async function askHost (child: ChildProcess, command: TransferHostCommand,
   expected: TransferHostReply['type']): Promise<TransferHostReply> {
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { done(new Error(`transfer host: no ${expected} in time`)) }, DEADLINE_MS)
-    const onMessage = (reply: TransferHostReply): void => {
-      if (reply.type === 'error') done(new Error(`transfer host: ${reply.message}`))
-      else if (reply.type === expected) done(undefined, reply)
-    }
-    const onExit = (code: number | null): void => { done(new Error(`transfer host exited ${String(code)}`)) }
-    function done (err?: Error, reply?: TransferHostReply): void {
-      clearTimeout(timer)
-      child.off('message', onMessage)
-      child.off('exit', onExit)
-      if (err !== undefined) reject(err)
-      else resolve(reply as TransferHostReply)
-    }
-    child.on('message', onMessage)
-    child.on('exit', onExit)
-    child.send(command)
-  })
+  return await ask<TransferHostCommand, TransferHostReply>(child, command, expected, 'transfer host', DEADLINE_MS)
 }
 
 const mb = (bytes: number): string => (bytes / MB).toFixed(1)

@@ -17,6 +17,15 @@ export function printEvent (event: JobEvent): void {
   if (line !== undefined) say(line)
 }
 
+/** "frame 7" or "frames 1-4". */
+function framesWord (frames: number[]): string {
+  return frames.length === 1 ? `frame ${frames[0]}` : `frames ${formatFrameList(frames)}`
+}
+
+function isAre (frames: number[]): string {
+  return frames.length === 1 ? 'is' : 'are'
+}
+
 /** The plain line an event is told as; undefined for those not told. */
 export function describeEvent (event: JobEvent): string | undefined {
   switch (event.type) {
@@ -28,18 +37,19 @@ export function describeEvent (event: JobEvent): string | undefined {
     case 'worker-left':
       return `worker ${short(event.worker)} left (not heard from for a while)`
     case 'chunk-granted':
-      return `frames ${formatFrameList(event.frames)} → worker ${short(event.worker)}`
+      return `${framesWord(event.frames)} → worker ${short(event.worker)}` +
+        (event.speculative === true ? ' (a copy: the first to deliver each frame wins)' : '')
     case 'frame-done':
       return `frame ${event.frame} done (${event.done}/${event.total}) from ${short(event.worker)}`
     case 'frame-rejected':
       return `frame ${event.frame} from ${short(event.worker)} rejected: ${printable(event.reason)}`
     case 'chunk-failed':
-      return `frames ${formatFrameList(event.frames)} failed on ${short(event.worker)}: ${printable(event.reason)}` +
+      return `${framesWord(event.frames)} failed on ${short(event.worker)}: ${printable(event.reason)}` +
         (event.final ? ' (giving up on it)' : ' (will retry elsewhere)')
     case 'lease-expired':
-      return `worker ${short(event.worker)} went silent; frames ${formatFrameList(event.frames)} are open again`
+      return `worker ${short(event.worker)} went silent; ${framesWord(event.frames)} ${isAre(event.frames)} open again`
     case 'chunk-released':
-      return `worker ${short(event.worker)} is stopping; frames ${formatFrameList(event.frames)} are open again`
+      return `worker ${short(event.worker)} is stopping; ${framesWord(event.frames)} ${isAre(event.frames)} open again`
     case 'message-rejected':
     case 'chunk-progress':
       // Counted in the summary; shown live by the terminal view and the

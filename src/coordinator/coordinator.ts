@@ -285,7 +285,7 @@ export class Coordinator {
   }
 
   private onFrameDone (chunk: number, frame: number, worker: string, path: string): void {
-    this.ctx.state.frameDone(chunk, frame, worker)
+    this.ctx.state.frameDone(chunk, frame)
     this.ctx.scheduler.frameAccepted(worker, Date.now())
     const { done, total } = this.ctx.state.progress()
     log.info('frame written', { job: this.jobId, chunk, frame, peer: worker, path })

@@ -49,8 +49,9 @@ export interface Chunk {
   status: ChunkStatus
   /** Empty unless leased; two while a speculative copy runs. */
   leases: Lease[]
-  /** Workers whose frames of this chunk were accepted: their logs are kept. */
-  readonly deliveredBy: Set<string>
+  /** Every worker ever granted a lease on it: late words from one of
+   * them (a log, a frame already done) are stale, not hostile. */
+  readonly heldBy: Set<string>
   readonly failures: ChunkFailureRecord[]
 }
 
@@ -115,7 +116,7 @@ export class JobState {
 
   constructor (chunkFrames: number[][], opts: JobStateOptions) {
     this.chunks = chunkFrames.map((frames, id) => ({
-      id, frames, done: new Set<number>(), status: 'open', leases: [], deliveredBy: new Set<string>(), failures: []
+      id, frames, done: new Set<number>(), status: 'open', leases: [], heldBy: new Set<string>(), failures: []
     }))
     for (const chunk of this.chunks) this.setStatus(chunk, 'open')
     this.leaseMs = opts.leaseMs
@@ -210,9 +211,8 @@ export class JobState {
   }
 
   /** A verified frame was written; leased → done with the chunk's last one. */
-  frameDone (id: number, frame: number, worker?: string): void {
+  frameDone (id: number, frame: number): void {
     const chunk = this.chunks[id]
-    if (worker !== undefined) chunk.deliveredBy.add(worker)
     if (chunk.done.has(frame)) return
     chunk.done.add(frame)
     this.doneFrames++
@@ -338,7 +338,7 @@ export class JobState {
     const tail = new Set(missing.slice(size))
     chunk.frames = chunk.frames.filter(f => !tail.has(f))
     const rest: Chunk = {
-      id: this.chunks.length, frames: [...tail], done: new Set(), status: 'open', leases: [], deliveredBy: new Set(), failures: []
+      id: this.chunks.length, frames: [...tail], done: new Set(), status: 'open', leases: [], heldBy: new Set(), failures: []
     }
     this.chunks.push(rest)
     this.openFrames -= tail.size
@@ -348,6 +348,7 @@ export class JobState {
   private lease (chunk: Chunk, worker: string, now: number, speculative: boolean): Grant {
     const lease = { worker, expiresAt: now + this.leaseMs, speculative }
     chunk.leases.push(lease)
+    chunk.heldBy.add(worker)
     this.holding.set(worker, chunk.id)
     this.setStatus(chunk, 'leased')
     const missing = this.remaining(chunk)

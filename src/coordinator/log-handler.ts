@@ -39,8 +39,8 @@ function headerProblem (ctx: CoordinatorContext, header: ChunkLog,
   const chunk = ctx.state.chunks[header.chunkId]
   if (chunk === undefined) return `unknown chunk ${header.chunkId}`
   // A worker that lost the chunk to a speculative copy still sends the
-  // log of the frames it delivered.
-  if (!ctx.state.holds(chunk, worker) && !chunk.deliveredBy.has(worker)) {
+  // log of the frames it rendered.
+  if (!ctx.state.holds(chunk, worker) && !chunk.heldBy.has(worker)) {
     return `chunk ${header.chunkId} is not leased to this worker`
   }
   // One log per worker and chunk: a lease holder cannot fill the disk.

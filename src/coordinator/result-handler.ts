@@ -6,12 +6,15 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { MAX_FRAME_BYTES, RESULT_PROTOCOL } from '../common/constants.js'
+import { logger } from '../common/log.js'
 import { framed, readMessage, writeMessage } from '../net/streams.js'
 import { FrameResultCodec, ResultReplyCodec, type FrameResult } from '../net/wire.js'
 import type { JobSpec } from '../job/spec.js'
 import type { CoordinatorContext } from './context.js'
 import { serve } from './serve.js'
 import { OutputWriteError } from './output.js'
+
+const log = logger('coordinator')
 
 export async function registerResultHandler (ctx: CoordinatorContext): Promise<void> {
   await serve(ctx, RESULT_PROTOCOL, 'broken-result', handle, (err) => {
@@ -50,7 +53,14 @@ async function handle (ctx: CoordinatorContext, stream: Stream,
 
   const problem = headerProblem(ctx, result, worker)
   if (problem !== undefined) {
-    ctx.reject(worker, 'refused-result', problem.reason)
+    // A past holder's frame of a chunk finished by another (a speculative
+    // copy won, or its lease lapsed) is a race, not an attack.
+    const pastHolder = problem.stale === true && ctx.state.chunk(result.chunkId)?.heldBy.has(worker) === true
+    if (pastHolder) {
+      log.info('stale frame refused', { job: ctx.job.jobId, chunk: result.chunkId, frame: result.frame, peer: worker, reason: problem.reason })
+    } else {
+      ctx.reject(worker, 'refused-result', problem.reason)
+    }
     await writeMessage(lp, ResultReplyCodec, { accepted: false, reason: problem.reason, stale: problem.stale === true })
     await stream.close()
     return

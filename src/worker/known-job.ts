@@ -5,7 +5,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { ChunkRenderRequest } from '../blender/driver.js'
-import { ANY_CHUNK, MAX_WORKER_FAILURES } from '../common/constants.js'
+import { ANNOUNCE_INTERVAL_MS, ANY_CHUNK, MAX_WORKER_FAILURES } from '../common/constants.js'
 import { isImageFormat, type ImageFormat } from '../job/naming.js'
 import type { ChunkGranted, ChunkOffer, JobAnnouncement } from '../net/wire.js'
 
@@ -34,8 +34,9 @@ export class KnownJob {
   /** Chunks this worker failed: the coordinator will not grant them again. */
   private readonly failedHere = new Set<number>()
 
-  /** Asked for a copy since the last announcement: once per announcement. */
-  private copyAsked = false
+  /** When it last asked for a copy: at most once per announcement period,
+   * or a swarm of idle workers would ask at every grant near the end. */
+  private copyAskedAt = 0
   /** When the coordinator last announced the job. */
   lastSeen = Date.now()
   /** When this worker was last granted a chunk of it: jobs of equal
@@ -77,7 +78,6 @@ export class KnownJob {
     this.lastSeen = Date.now()
     this.taken.clear()
     this.refusedHere.clear()
-    this.copyAsked = false
   }
 
   takenBy (granted: ChunkGranted): void {
@@ -101,8 +101,9 @@ export class KnownJob {
     if (open.length > 0) return open[Math.floor(Math.random() * Math.min(PICK_WINDOW, open.length))]
     // Nothing open but chunks still rendering: the coordinator may hand
     // out a speculative copy of one (docs/protocol.md).
-    if (this.copyAsked || (this.announcement.leasedCount ?? 0) === 0) return undefined
-    this.copyAsked = true
+    const now = Date.now()
+    if (now - this.copyAskedAt < ANNOUNCE_INTERVAL_MS || (this.announcement.leasedCount ?? 0) === 0) return undefined
+    this.copyAskedAt = now
     return { id: ANY_CHUNK, frames: [] }
   }
 }
