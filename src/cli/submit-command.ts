@@ -259,7 +259,9 @@ export async function submitCommand (args: string[]): Promise<number> {
     await journal.close()
     progress.finish(outcome, Date.now() - started, interrupted)
     printSummary(outcome, plan.outputDir, Date.now() - started)
-    if (interrupted !== undefined) return 130
+    const endedBySignal = interrupted !== undefined
+    if (!endedBySignal) await progress.stayUp((stop) => { cancel = stop })
+    if (endedBySignal) return 130
     if (!outcome.succeeded) throw new JobFailedError('')
     return await finishMovie()
   } finally {

@@ -21,7 +21,8 @@ import { describeEvent } from './progress.js'
 export const PROGRESS_OPTIONS: Options = {
   json: { type: 'boolean' },
   dashboard: { type: 'boolean' },
-  'dashboard-port': { type: 'string' }
+  'dashboard-port': { type: 'string' },
+  'dashboard-stay': { type: 'boolean' }
 }
 
 export const PROGRESS_HELP = `  --json                   one JSON event per line on stdout, for scripts
@@ -30,24 +31,29 @@ export const PROGRESS_HELP = `  --json                   one JSON event per line
                            print its address
   --dashboard-port <port>  the dashboard's port (implies --dashboard;
                            default 0: any free port)
+  --dashboard-stay         keep serving the dashboard after the job ends,
+                           until Ctrl-C (the exit code is still the job's)
 `
 
 export interface ProgressFlags {
   json: boolean
   /** The dashboard's port, when it is asked for. */
   dashboardPort?: number
+  /** Serve the final state after the job ends, until interrupted. */
+  dashboardStay: boolean
 }
 
 export function progressFlags (parsed: Parsed): ProgressFlags {
   const portText = stringFlag(parsed, 'dashboard-port')
-  let dashboardPort = parsed.values.dashboard === true ? 0 : undefined
+  const dashboardStay = parsed.values['dashboard-stay'] === true
+  let dashboardPort = parsed.values.dashboard === true || dashboardStay ? 0 : undefined
   if (portText !== undefined) {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
       throw new UsageError(`--dashboard-port must be a port number from 0 to 65535, not "${portText}"`)
     }
     dashboardPort = Number(portText)
   }
-  return { json: parsed.values.json === true, dashboardPort }
+  return { json: parsed.values.json === true, dashboardPort, dashboardStay }
 }
 
 /** Lines that stay above the live view; the rest it shows in place. */
@@ -123,6 +129,16 @@ export class SubmitProgress {
     this.live?.close()
     this.live = undefined
     this.json?.jobFinished(outcome, elapsedMs, interrupted)
+  }
+
+  /**
+   * With --dashboard-stay, serves the job's final state until `onStop`'s
+   * callback is called (Ctrl-C).
+   */
+  async stayUp (onStop: (stop: () => void) => void): Promise<void> {
+    if (!this.flags.dashboardStay || this.dashboard === undefined) return
+    say(`the dashboard stays up at ${this.dashboard.url} until Ctrl-C`)
+    await new Promise<void>((resolve) => { onStop(resolve) })
   }
 
   async close (): Promise<void> {

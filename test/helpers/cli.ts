@@ -24,8 +24,12 @@ export const TEST_ENV = {
 
 export type Proc = ReturnType<typeof spawnCli>
 
+/** What bin/blendnet gives Node for `worker` and `relay`: see there. */
+export const LONG_RUNNING_NODE_FLAGS = ['--max-semi-space-size=1']
+
 function spawnCli (args: string[], env: Record<string, string> = {}) {
-  return execa(process.execPath, [CLI, ...args], {
+  const nodeFlags = args[0] === 'worker' || args[0] === 'relay' ? LONG_RUNNING_NODE_FLAGS : []
+  return execa(process.execPath, [...nodeFlags, CLI, ...args], {
     all: true, buffer: false, reject: false, env: { ...TEST_ENV, ...env }
   })
 }
