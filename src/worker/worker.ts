@@ -163,6 +163,8 @@ export class Worker {
       this.announcePresence()
     } else {
       job.update(ann)
+      // Its addresses change: a relay slot it reserved since, a new port.
+      this.learnAddrs(job)
     }
     void this.pump()
   }
