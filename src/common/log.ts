@@ -49,9 +49,22 @@ function write (level: LogLevel, component: string, message: string,
   } else {
     // Synchronous: the last lines before an exit or a crash are the ones
     // an operator needs.
-    writeSync(logFile.fd, line + '\n')
+    try {
+      writeSync(logFile.fd, line + '\n')
+      logFileFailing = false
+    } catch (err) {
+      // A full or broken log disk must not stop a worker that runs for
+      // days: the line goes to stderr, with the reason once.
+      if (!logFileFailing) {
+        process.stderr.write(`blendnet: cannot write log file ${logFile.path} (${(err as Error).message}); logging to stderr until it can\n`)
+      }
+      logFileFailing = true
+      process.stderr.write(line + '\n')
+    }
   }
 }
+
+let logFileFailing = false
 
 let logFile: { path: string, fd: number } | undefined
 

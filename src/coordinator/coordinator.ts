@@ -13,6 +13,7 @@ import {
 import { logger } from '../common/log.js'
 import type { JobSpec } from '../job/spec.js'
 import { BlobServer } from '../net/fetch.js'
+import { HeldFiles } from './held-files.js'
 import { PieceSeeding } from './piece-seeding.js'
 import { DEFAULT_RATE_LIMIT, PeerRateLimit, type RateLimitOptions } from '../net/rate-limit.js'
 import { validateSwarmMessage } from '../net/gossip.js'
@@ -77,6 +78,8 @@ export class Coordinator {
   private readonly rejected: Record<string, number> = {}
   private readonly blobs: BlobServer
   private seeding?: PieceSeeding
+  /** The job's files as submitted, whatever happens to them since. */
+  private readonly held = new HeldFiles()
   private readonly limit: PeerRateLimit
   private readonly started = Date.now()
   private lastWorkerSeen = Date.now()
@@ -154,10 +157,11 @@ export class Coordinator {
 
   private async start (): Promise<void> {
     const { node, job } = this.opts
-    for (const file of job.files) this.blobs.add(file.sha256, file.path)
+    const files = await this.held.open(job.files)
+    for (const file of files) this.blobs.add(file.sha256, file.path)
     this.blobs.addBytes(job.manifest.sha256, job.manifest.bytes)
     await this.blobs.start()
-    this.seeding = new PieceSeeding(this.ctx)
+    this.seeding = new PieceSeeding({ ...this.ctx, job: { ...job, files } })
     await this.seeding.start()
     await registerClaimHandler(this.ctx)
     await registerResultHandler(this.ctx)
@@ -187,6 +191,7 @@ export class Coordinator {
     await this.publish({ finished: { jobId: this.jobId, succeeded: this.ctx.state.succeeded() } })
     await this.blobs.stop()
     await this.seeding?.stop()
+    await this.held.close()
     await this.opts.node.unhandle([CLAIM_PROTOCOL, RESULT_PROTOCOL, CHUNK_LOG_PROTOCOL, PROGRESS_PROTOCOL])
   }
 

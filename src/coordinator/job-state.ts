@@ -184,7 +184,10 @@ export class JobState {
       const copy = policy.speculate(this.speculationCandidates(worker))
       if (copy !== undefined) return { ...this.lease(copy, worker, now, true), ...released }
     }
-    if (chunk === undefined) return { ...refuse(why ?? `chunk ${id} is not open`), ...released }
+    if (chunk === undefined) {
+      const reason = policy.redirect === true ? 'nothing open for this worker, nor worth copying' : why ?? `chunk ${id} is not open`
+      return { ...refuse(reason), ...released }
+    }
     if (policy.size !== undefined) this.cut(chunk, policy.size)
     return { ...this.lease(chunk, worker, now, false), ...released }
   }

@@ -370,7 +370,7 @@ export class Worker {
         if (err instanceof ChunkRenderError) await sendChunkLog(client, chunkId, err.logPath, true)
         await reportChunkFailure(client, chunkId, err)
       } else {
-        log.info('chunk stopped: another worker delivered its frames first', fields)
+        log.info('chunk stopped: no longer ours (another worker delivered it first, or the job ended)', fields)
         await sendLogOfDelivered(client, chunkId, chunkDir, early.accepted)
       }
     } finally {

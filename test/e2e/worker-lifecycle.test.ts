@@ -107,7 +107,7 @@ describe('worker processes', { timeout: 300_000 }, () => {
     const stoppedAt = Date.now()
     busy.proc.kill('SIGTERM')
     const exit = await busy.proc
-    assert.equal(exit.exitCode, 0, busy.output())
+    assert.equal(exit.exitCode, 0, `signal ${String(exit.signal)}\n${busy.output()}`)
     assert.match(busy.output(), /worker stopped \(SIGTERM\) and removed its work files/)
     assert.deepEqual((await readdir(busyDir)).filter(name => name !== 'peer.key'), [], 'nothing of the job left')
 

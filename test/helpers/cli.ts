@@ -30,7 +30,10 @@ export const LONG_RUNNING_NODE_FLAGS = ['--max-semi-space-size=1']
 function spawnCli (args: string[], env: Record<string, string> = {}) {
   const nodeFlags = args[0] === 'worker' || args[0] === 'relay' ? LONG_RUNNING_NODE_FLAGS : []
   return execa(process.execPath, [...nodeFlags, CLI, ...args], {
-    all: true, buffer: false, reject: false, env: { ...TEST_ENV, ...env }
+    all: true, buffer: false, reject: false, env: { ...TEST_ENV, ...env },
+    // A stopping worker may give its Blender KILL_GRACE_MS (5 s) to exit
+    // before it cleans up: execa's own 5 s would SIGKILL it first.
+    forceKillAfterDelay: 30_000
   })
 }
 

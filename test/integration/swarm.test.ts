@@ -3,11 +3,11 @@
  * workers in this process, with stand-ins for Blender.
  */
 import assert from 'node:assert/strict'
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, it } from 'node:test'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../../src/common/constants.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import { verifyImage } from '../../src/image/verify.js'
 import { FailsEveryChunk, HangsUntilAborted, RendersFramesOneByOne, RendersSolidPngs, TampersWithItsScene } from '../helpers/fake-renderers.js'
@@ -318,6 +318,20 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
   it('moves a 64 MiB scene to a worker, verified by hash', async () => {
     const job = await withJob([1], 1, { sceneBytes: 64 * 1024 * 1024 })
     const run = job.coordinator.run()
+    const renderer = new RendersSolidPngs(WIDTH, HEIGHT)
+    const w = await withWorker(renderer, [addrOf(job.node)])
+    assert.equal((await run).succeeded, true)
+    const cached = await readdir(join(w.workDir.root, 'blobs'))
+    assert.ok(cached.includes(Buffer.from(job.spec.blend.sha256).toString('hex')), cached.join(', '))
+  })
+
+  it('a scene saved again after submit, as Blender saves (a new file renamed over it), reaches workers as submitted', async () => {
+    const job = await withJob([1, 2], 2, { sceneBytes: 3 * 1024 * 1024 })
+    const run = job.coordinator.run()
+    await waitFor(() => job.node.getProtocols().includes(CLAIM_PROTOCOL), 'the coordinator to start')
+    const saved = `${job.spec.blend.path}@`
+    await writeFile(saved, 'the artist kept working')
+    await rename(saved, job.spec.blend.path)
     const renderer = new RendersSolidPngs(WIDTH, HEIGHT)
     const w = await withWorker(renderer, [addrOf(job.node)])
     assert.equal((await run).succeeded, true)

@@ -34,6 +34,20 @@ describe('--log-file', () => {
     }
   })
 
+  it('a log disk that is full sends the lines to stderr instead of stopping the process', (t) => {
+    const written: string[] = []
+    t.mock.method(process.stderr, 'write', (chunk: string) => { written.push(String(chunk)); return true })
+    useLogFile('/dev/full')
+    const log = logger('test')
+    log.info('one', { job: 'j' })
+    log.warn('two')
+    t.mock.restoreAll()
+    assert.match(written[0], /^blendnet: cannot write log file \/dev\/full \(ENOSPC.*\); logging to stderr until it can\n$/)
+    assert.match(written[1], /info  test one job=j\n$/)
+    assert.match(written[2], /warn  test two\n$/)
+    assert.equal(written.length, 3, 'the reason is said once')
+  })
+
   it('a file that cannot be opened is a usage error naming it', () => {
     assert.throws(() => useLogFile('/nonexistent-dir-blendnet/x.log'), (err: Error) =>
       err instanceof UsageError && /^--log-file "\/nonexistent-dir-blendnet\/x\.log" cannot be opened for appending \(ENOENT\)$/.test(err.message))

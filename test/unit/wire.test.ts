@@ -19,6 +19,7 @@ const announcement = {
     openChunks: [{ id: 0, frames: [-5, -4, 0, 1] }],
     openCount: 1,
     priority: -5,
+    leasedCount: 2,
     coordinatorAddrs: [],
     leaseMs: 30_000,
     manifest: { sha256: HASH, size: 99, name: 'manifest' }
