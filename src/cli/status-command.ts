@@ -79,7 +79,10 @@ export async function statusCommand (args: string[]): Promise<number> {
 
   // mDNS only where there is a LAN to search: not when told to use loopback.
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(bootstrap) && !allLoopback(listen)
-  const node = await createSwarmNode({ privateKey: key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk })
+  // It only listens to gossip: a relay slot would outlive it for hours.
+  const node = await createSwarmNode({
+    privateKey: key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk, reachableThroughRelays: false
+  })
   const started = Date.now()
   let reachedPeer = false
   node.addEventListener('peer:connect', () => { reachedPeer = true })

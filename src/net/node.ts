@@ -52,6 +52,8 @@ export interface SwarmNodeOptions {
   mdns: boolean
   /** The private swarm's 32-byte pre-shared key; none for an open swarm. */
   swarmKey?: Uint8Array
+  /** Reserve a slot on relays it connects to (default true). */
+  reachableThroughRelays?: boolean
 }
 
 export async function createSwarmNode (opts: SwarmNodeOptions): Promise<SwarmNode> {
@@ -87,8 +89,9 @@ async function createNode (opts: SwarmNodeOptions,
   peerDiscovery: Array<(components: any) => PeerDiscovery>): Promise<SwarmNode> {
   return await createLibp2p({
     privateKey: opts.privateKey,
-    // '/p2p-circuit': reserve a slot on a relay once connected to one.
-    addresses: { listen: [...opts.listen, '/p2p-circuit'] },
+    // '/p2p-circuit': reserve a slot on a relay once connected to one;
+    // a peer nobody dials (`status`) takes none.
+    addresses: { listen: opts.reachableThroughRelays === false ? opts.listen : [...opts.listen, '/p2p-circuit'] },
     transports: [tcp(), circuitRelayTransport()],
     ...(opts.swarmKey === undefined ? {} : { connectionProtector: privateSwarm(opts.swarmKey) }),
     connectionEncrypters: [noise()],
