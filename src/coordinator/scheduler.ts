@@ -63,15 +63,11 @@ export class Scheduler {
     return this.paces.get(worker)?.msPerFrame
   }
 
-  /** Workers whose speed is known, for the log and the progress view. */
+  /** Workers whose speed is known: their smoothed ms per frame. */
   speeds (): Map<string, number> {
     const out = new Map<string, number>()
     for (const [worker, pace] of this.paces) if (pace.msPerFrame !== undefined) out.set(worker, pace.msPerFrame)
     return out
-  }
-
-  forget (worker: string): void {
-    this.paces.delete(worker)
   }
 
   /**
