@@ -142,16 +142,38 @@ export class SilenceWatch {
   }
 }
 
+/**
+ * After Blender exits, how long its output may stay open. A process it
+ * left behind (a wrapper script's child, a sandbox that outlived its
+ * parent) can hold the pipe for ever: the chunk must not wait for it.
+ */
+const OUTPUT_AFTER_EXIT_MS = 2000
+
 export async function readLines (
   subprocess: BlenderProcess, onLine: (line: string) => void
 ): Promise<void> {
+  let cutOff = false
+  let timer: NodeJS.Timeout | undefined
+  const onExit = (): void => {
+    timer = setTimeout(() => {
+      cutOff = true
+      log.warn('Blender exited, but a process it left holds its output; not waiting for it', { pid: subprocess.pid })
+      subprocess.stdout?.destroy()
+      subprocess.stderr?.destroy()
+    }, OUTPUT_AFTER_EXIT_MS)
+  }
+  subprocess.once('exit', onExit)
   try {
     for await (const line of subprocess.iterable({ from: 'all' })) onLine(line)
   } catch (err) {
+    if (cutOff) return
     // Never leave a Blender rendering behind a failed reader.
     subprocess.kill('SIGKILL')
     await subprocess.catch(() => {})
     throw err
+  } finally {
+    clearTimeout(timer)
+    subprocess.off('exit', onExit)
   }
 }
 
