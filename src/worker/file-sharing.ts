@@ -58,6 +58,10 @@ export class FileSharing {
     await this.serving
   }
 
+  get stopped (): boolean {
+    return this.stopping.signal.aborted
+  }
+
   async stop (): Promise<void> {
     this.stopping.abort()
     if (this.serving !== undefined) await this.server.stop()

@@ -19,6 +19,7 @@ import { formatSize } from '../common/sizes.js'
 import { fetchBlob, hashFile, hex } from '../net/fetch.js'
 import type { SwarmNode } from '../net/node.js'
 import { pieceListOf } from '../net/pieces.js'
+import { TransferError } from '../net/streams.js'
 import { JobManifestCodec, type BlobRef, type ManifestFile } from '../net/wire.js'
 import { FileSharing } from './file-sharing.js'
 import type { WorkDir } from './work-dir.js'
@@ -100,7 +101,7 @@ export class JobFiles {
     for (const file of manifest.files) {
       await this.cached(from, refOf(file), pieceListOf(file) === undefined
         ? undefined
-        : async () => { await this.sharing.fetch(from, jobId, file) })
+        : async (dest) => { await this.fetchInPieces(from, jobId, file, dest) })
       this.sharing.holdComplete(file)
     }
     log.info('job files ready', {
@@ -136,6 +137,23 @@ export class JobFiles {
         throw new JobFileTamperedError(`job file ${path} ${actual === undefined ? 'is gone' : 'no longer matches its SHA-256'}`)
       }
       this.signatures.set(path, now as string)
+    }
+  }
+
+  /**
+   * From the swarm, in verified pieces; if that stalls (no piece for
+   * PIECE_STALL_MS), the whole file once more from the coordinator, over
+   * the plain fetch protocol, verified by its hash.
+   */
+  private async fetchInPieces (from: PeerId, jobId: string, file: ManifestFile, dest: string): Promise<void> {
+    try {
+      await this.sharing.fetch(from, jobId, file)
+    } catch (err) {
+      if (!(err instanceof TransferError) || this.sharing.stopped) throw err
+      log.warn('fetching in pieces stalled; fetching the whole file from the coordinator', {
+        job: jobId, hash: hex(file.sha256).slice(0, 16), err: err.message
+      })
+      await fetchBlob(this.node, from, refOf(file), dest)
     }
   }
 
