@@ -33,6 +33,7 @@ import {
 import { JobFileTamperedError, JobFiles, JobTooLargeError } from './job-files.js'
 import { inTurn, KnownJob, type Offer } from './known-job.js'
 import { LeaseKeeper } from './lease-keeper.js'
+import { Prefetches } from './prefetch.js'
 import { capabilitiesWithRoom } from './room.js'
 import type { WorkDir } from './work-dir.js'
 
@@ -61,6 +62,7 @@ export class Worker {
   private readonly jobs = new Map<string, KnownJob>()
   private readonly refusedCoordinators = new Set<string>()
   private readonly files: JobFiles
+  private readonly prefetches: Prefetches
   private busy = false
   /** The chunk loop while it runs: stop() waits for it to hand back. */
   private working?: Promise<void>
@@ -81,6 +83,7 @@ export class Worker {
   constructor (private readonly opts: WorkerOptions) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve })
     this.files = new JobFiles(opts.node, opts.workDir, opts.maxJobBytes)
+    this.prefetches = new Prefetches(this.files, async () => await this.capabilitiesNow())
   }
 
   async start (): Promise<void> {
@@ -159,6 +162,8 @@ export class Worker {
       this.jobs.set(id, job)
       this.learnAddrs(job)
       this.admit(job)
+      // Busy with another job's chunk: its files arrive meanwhile.
+      if (this.busy) this.prefetches.start(id, job)
       // Tell the new coordinator at once that it has a worker.
       this.announcePresence()
     } else {
@@ -235,6 +240,7 @@ export class Worker {
     log.info('job finished', { job: jobId, peer: from })
     // Nothing left to render or deliver for it: stop before its files go.
     if (this.currentJob === id) this.current?.abort()
+    await this.prefetches.forget(id)
     this.files.forget(job.announcement.manifest)
     const blendPath = this.blendPaths.get(id)
     this.blendPaths.delete(id)

@@ -1,12 +1,15 @@
 /**
  * Two jobs on one swarm: real coordinators and a real worker on
- * 127.0.0.1. Workers take the job of higher priority first, and take
- * turns between jobs of equal priority.
+ * 127.0.0.1. Workers take the job of higher priority first, take turns
+ * between jobs of equal priority, and fetch a job's files while they
+ * render another's chunk.
  */
 import assert from 'node:assert/strict'
+import { access } from 'node:fs/promises'
 import { afterEach, describe, it } from 'node:test'
+import { hex } from '../../src/net/fetch.js'
 import { RendersFramesOneByOne } from '../helpers/fake-renderers.js'
-import { addrOf, HEIGHT, startJob, startWorker, stopAll, WIDTH, type TestJob } from '../helpers/swarm.js'
+import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH, type TestJob } from '../helpers/swarm.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -67,5 +70,35 @@ describe('several jobs on one swarm', { timeout: 120_000 }, () => {
     // other has frames left: at most one repeat, at the very start.
     const repeats = seq.slice(1).filter((name, i) => name === seq[i]).length
     assert.ok(repeats <= 1, `turns: ${seq.join(' ')}`)
+  })
+
+  it('fetches the next job\'s files while it renders a chunk of another', async () => {
+    // One chunk of six frames: 2.4 s during which the worker is busy.
+    const first = await startJob([1, 2, 3, 4, 5, 6], 6)
+    cleanups.push(async () => { first.coordinator.cancel('test over'); await first.node.stop() })
+    // 1 MiB: one piece, large enough that fetching it is real work.
+    const next = await startJob([1, 2], 2, { sceneBytes: 1 << 20 })
+    cleanups.push(async () => { next.coordinator.cancel('test over'); await next.node.stop() })
+    const firstRun = first.coordinator.run()
+    const renderer = new RendersFramesOneByOne(WIDTH, HEIGHT, 400)
+    const w = await startWorker(renderer, [addrOf(first.node), addrOf(next.node)])
+    cleanups.push(async () => { await stopAll(w.worker, w.node) })
+    await waitFor(() => first.events.some(e => e.type === 'chunk-granted'), 'a chunk of the first job')
+
+    const nextRun = next.coordinator.run()
+    const blob = w.workDir.blobPath(hex(next.spec.blend.sha256))
+    let present = false
+    await waitFor(() => {
+      void access(blob).then(() => { present = true }, () => {})
+      return present
+    }, 'the next job\'s scene in the worker\'s cache', 15_000)
+    // The worker is still rendering the first job's only chunk: the
+    // fetch was made ahead.
+    const firstDone = first.events.filter(e => e.type === 'frame-done').length
+    assert.ok(firstDone < 6, `fetched before the first job ended (${firstDone} of 6 frames done)`)
+    assert.equal(next.events.some(e => e.type === 'chunk-granted'), false, 'fetched before any chunk of it was granted')
+
+    const [a, b] = await Promise.all([firstRun, nextRun])
+    assert.equal(a.succeeded && b.succeeded, true)
   })
 })
