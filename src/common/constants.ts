@@ -158,6 +158,18 @@ export const SPANS_IN_FLIGHT = 4
 export const SPANS_PER_PEER = 2
 export const SPANS_TO_COORDINATOR = 1
 
+/**
+ * Files smaller than this are fetched whole from the coordinator: sharing
+ * one costs more round trips (tracker, peers' piece lists) than it saves.
+ */
+export const SHARED_FETCH_MIN_BYTES = SPAN_PIECES * PIECE_BYTES
+
+/**
+ * Peers one file's fetch asks at most: enough to spread the load, few
+ * enough that keeping their piece lists fresh stays cheap in a big swarm.
+ */
+export const MAX_PEER_SOURCES = 8
+
 /** A peer's list of held pieces is asked again after this long. */
 export const HAVE_REFRESH_MS = 250
 

@@ -68,10 +68,11 @@ async function onClaim (ctx: CoordinatorContext, claim: Claim,
   if (unmet.length > 0) return refuse(ctx, worker, 'unfit-worker', unmet.join('; '))
 
   const now = Date.now()
-  const policy = ctx.scheduler.policy(worker, ctx.presentWorkers(), state.backlog().openFrames, now)
+  const policy = ctx.scheduler.policy(worker, ctx.presentWorkers(), state.backlog().openFrames, now,
+    state.framesLeftByHolder())
   const grant = state.grant(claim.chunkId, worker, now, policy)
   if (grant.released !== undefined) ctx.onChunkReleased(grant.released, worker)
-  if (!grant.ok) return { ok: false, reason: grant.reason, leaseMs: 0, frames: [] }
+  if (!grant.ok) return { ok: false, reason: grant.reason, leaseMs: 0, frames: [], wait: grant.wait === true }
   ctx.scheduler.granted(worker, now)
   ctx.onGranted(grant.chunkId, worker, grant.frames, grant.speculative === true)
   return {

@@ -60,7 +60,7 @@ export interface Chunk {
  * `released`: the claimer's old chunk, reopened even though nothing new
  * could be granted.
  */
-export type Refusal = { ok: false, reason: string, stale?: boolean, released?: number }
+export type Refusal = { ok: false, reason: string, stale?: boolean, released?: number, wait?: boolean }
 export type Grant = {
   ok: true
   /** The chunk granted: the one claimed, or another when that was taken. */
@@ -82,6 +82,9 @@ export interface GrantPolicy {
   size?: number
   /** With nothing open: which of these leased chunks to copy, if any. */
   speculate?: (candidates: Chunk[]) => Chunk | undefined
+  /** Why this worker gets nothing now, though frames are open: others
+   * will render them sooner. */
+  holdBack?: string
 }
 
 export interface JobStateOptions {
@@ -158,6 +161,14 @@ export class JobState {
     return chunk.frames.filter(f => !chunk.done.has(f))
   }
 
+  /** Each worker holding a chunk, and the frames of it still missing. */
+  *framesLeftByHolder (): Iterable<[string, number]> {
+    for (const [worker, id] of this.holding) {
+      const chunk = this.chunks[id]
+      yield [worker, chunk.frames.length - chunk.done.size]
+    }
+  }
+
   /** Does this worker hold a lease on this chunk? */
   holds (chunk: Chunk | undefined, worker: string): boolean {
     return chunk?.status === 'leased' && chunk.leases.some(l => l.worker === worker)
@@ -175,6 +186,7 @@ export class JobState {
     const held = this.leaseOf(worker)
     if (held !== undefined) this.release(held.id, worker)
     const released = held === undefined ? {} : { released: held.id }
+    if (policy.holdBack !== undefined) return { ...refuse(policy.holdBack), wait: true, ...released }
 
     const asked = this.chunks[id]
     const why = asked === undefined ? `no chunk ${id} in this job` : this.whyNot(asked, worker)

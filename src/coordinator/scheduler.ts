@@ -4,7 +4,9 @@
  * take about the target time (`--chunk-time`): a worker's first chunk is a
  * single frame, and later ones follow its speed. Near the end of a job
  * chunks shrink to a share of what is left, weighted by speed, so that
- * every worker finishes about together; and once nothing is open, an idle
+ * every worker finishes about together; a worker whose next frame would
+ * end after the job's busy workers could have rendered every open frame
+ * gets nothing (it would only delay the end); once nothing is open, an idle
  * worker copies the chunk expected to finish last, if it would finish a
  * frame of it sooner than the holder finishes the whole, or a chunk whose
  * holder is long overdue by its own pace (stuck, or slowed down).
@@ -72,14 +74,42 @@ export class Scheduler {
 
   /**
    * The grant policy for one claim. `present`: workers present now;
-   * `openFrames`: frames in open chunks.
+   * `openFrames`: frames in open chunks; `busy`: each worker holding a
+   * chunk, with the frames of it still missing.
    */
-  policy (worker: string, present: ReadonlySet<string>, openFrames: number, now: number): GrantPolicy {
+  policy (worker: string, present: ReadonlySet<string>, openFrames: number, now: number,
+    busy: Iterable<[string, number]> = []): GrantPolicy {
+    const slower = !this.opts.fixed && this.othersFinishSooner(worker, busy, openFrames, now)
     return {
       redirect: true,
       size: this.opts.fixed ? undefined : this.size(worker, present, openFrames),
-      speculate: (candidates) => this.pickCopy(worker, candidates, now)
+      speculate: (candidates) => this.pickCopy(worker, candidates, now),
+      holdBack: slower ? 'the job\'s busy workers will render the open frames sooner than this one' : undefined
     }
+  }
+
+  /**
+   * Would the job's busy workers, each going on at its own pace once done
+   * with its chunk, render every open frame before this worker could
+   * render one? Then a frame granted to it would only end the job later.
+   * Only workers holding a chunk count: an idle one may never claim.
+   */
+  private othersFinishSooner (worker: string, busy: Iterable<[string, number]>,
+    openFrames: number, now: number): boolean {
+    const mine = this.msPerFrame(worker)
+    if (mine === undefined || openFrames === 0) return false
+    const mineDone = now + mine
+    let sooner = 0
+    for (const [other, framesLeft] of busy) {
+      const pace = this.paces.get(other)
+      if (other === worker || pace?.msPerFrame === undefined) continue
+      // Far behind its own pace it may be stuck: not counted on.
+      if (now - pace.since > OVERDUE * pace.msPerFrame) continue
+      const free = Math.max(now, pace.since + framesLeft * pace.msPerFrame)
+      if (free < mineDone) sooner += Math.floor((mineDone - free) / pace.msPerFrame)
+      if (sooner >= openFrames) return true
+    }
+    return false
   }
 
   private size (worker: string, present: ReadonlySet<string>, openFrames: number): number {

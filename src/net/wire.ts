@@ -117,6 +117,7 @@ export interface ClaimReply {
   frames: number[]
   chunkId?: number
   speculative?: boolean
+  wait?: boolean
 }
 export interface FetchRequest { sha256: Uint8Array, offset: number }
 export interface FetchReply { ok: boolean, reason: string, size: number }

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { planJobLayout, type PathMap } from '../blender/dependencies.js'
 import { logger } from '../common/log.js'
+import { SHARED_FETCH_MIN_BYTES } from '../common/constants.js'
 import { formatSize } from '../common/sizes.js'
 import { fetchBlob, hashFile, hex } from '../net/fetch.js'
 import type { SwarmNode } from '../net/node.js'
@@ -99,7 +100,8 @@ export class JobFiles {
     await this.sharing.start()
     this.sharing.addJob(from.toString(), jobId, hex(manifestRef.sha256), manifest.files)
     for (const file of manifest.files) {
-      await this.cached(from, refOf(file), pieceListOf(file) === undefined
+      const shared = pieceListOf(file) !== undefined && file.size >= SHARED_FETCH_MIN_BYTES
+      await this.cached(from, refOf(file), !shared
         ? undefined
         : async (dest) => { await this.fetchInPieces(from, jobId, file, dest) })
       this.sharing.holdComplete(file)

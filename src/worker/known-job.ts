@@ -34,6 +34,8 @@ export class KnownJob {
   /** Chunks this worker failed: the coordinator will not grant them again. */
   private readonly failedHere = new Set<number>()
 
+  /** Told to wait: faster workers will render what is open. */
+  private waiting = false
   /** When it last asked for a copy: at most once per announcement period,
    * or a swarm of idle workers would ask at every grant near the end. */
   private copyAskedAt = 0
@@ -78,6 +80,7 @@ export class KnownJob {
     this.lastSeen = Date.now()
     this.taken.clear()
     this.refusedHere.clear()
+    this.waiting = false
   }
 
   takenBy (granted: ChunkGranted): void {
@@ -88,13 +91,18 @@ export class KnownJob {
     this.refusedHere.add(chunkId)
   }
 
+  /** Nothing to claim until the next announcement says how things stand. */
+  waitForAnnouncement (): void {
+    this.waiting = true
+  }
+
   failed (chunkId: number): void {
     this.failedHere.add(chunkId)
   }
 
   nextOffer (): Offer | undefined {
     // The coordinator refuses us after this many; don't ask.
-    if (this.failedHere.size >= MAX_WORKER_FAILURES) return undefined
+    if (this.failedHere.size >= MAX_WORKER_FAILURES || this.waiting) return undefined
     const open = this.announcement.openChunks.filter(c =>
       !this.taken.has(c.id) && !this.refusedHere.has(c.id) &&
       !this.failedHere.has(c.id) && c.frames.length > 0)

@@ -11,7 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  HAVE_REFRESH_MS, PIECE_STALL_MS, SPAN_PIECES, SPANS_IN_FLIGHT, SPANS_PER_PEER,
+  HAVE_REFRESH_MS, MAX_PEER_SOURCES, PIECE_STALL_MS, SPAN_PIECES, SPANS_IN_FLIGHT, SPANS_PER_PEER,
   SPANS_TO_COORDINATOR, TRACKER_REFRESH_MS, WAIT_FOR_PEERS_MS
 } from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
@@ -96,6 +96,7 @@ export class PieceFetch {
     const key = peer.toString()
     if (this.sources.has(key) || this.opts.distrusted.has(key)) return
     if (key === this.opts.node.peerId.toString()) return
+    if (this.liveSources().filter(s => !s.coordinator).length >= MAX_PEER_SOURCES) return
     this.addSource(typeof peer === 'string' ? peerIdFromString(peer) : peer, false)
     this.wake?.()
   }

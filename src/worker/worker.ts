@@ -306,7 +306,7 @@ export class Worker {
     }
     if (!reply.ok) {
       log.debug('claim refused', { ...fields, reason: reply.reason })
-      job.refused(offer.id)
+      if (reply.wait === true) job.waitForAnnouncement(); else job.refused(offer.id)
       return
     }
     // The coordinator may grant another open chunk than the one asked for.

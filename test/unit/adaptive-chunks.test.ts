@@ -172,6 +172,31 @@ describe('scheduler', () => {
     assert.equal(one.grant(0, W2, 1200, calm.policy(W2, everyone, 0, 1200)).ok, false,
       'W1 finishes its last frame in 0.8 s, sooner than W2 could')
   })
+  it('holds back a slow worker whose frame would end after the busy fast ones render what is open', () => {
+    const s = new Scheduler({ fixed: false, targetMs: 60_000 })
+    s.granted(W1, 0); s.frameAccepted(W1, 4000) // slow: 4 s a frame
+    s.granted(W2, 0); s.frameAccepted(W2, 1000) // fast: 1 s a frame
+    s.granted(W3, 0); s.frameAccepted(W3, 1000)
+    s.granted(W2, 4000); s.granted(W3, 4000)
+    const state = new JobState([[1], [2], frames(3, 7)], { leaseMs: LEASE })
+    state.grant(0, W2, 4000)
+    state.grant(1, W3, 4000)
+    // At 4 s W2 and W3 are free again at 5 s; by 8 s, when W1 would end a
+    // frame, they render 3 each: more than the 5 open.
+    const policy = s.policy(W1, new Set([W1, W2, W3]), 5, 4000, state.framesLeftByHolder())
+    const refused = state.grant(2, W1, 4000, policy)
+    assert.equal(refused.ok, false)
+    assert.equal(!refused.ok && refused.wait, true, 'told to wait for the next announcement')
+    assert.deepEqual(state.openChunks().map(c => c.frames), [frames(3, 7)], 'nothing taken')
+
+    // Eight open frames are more than the fast two render by then: W1 gets one.
+    const more = new JobState([[1], [2], frames(3, 10)], { leaseMs: LEASE })
+    more.grant(0, W2, 4000)
+    more.grant(1, W3, 4000)
+    assert.equal(s.policy(W1, new Set([W1, W2, W3]), 8, 4000, more.framesLeftByHolder()).holdBack, undefined)
+    // A holder far past its pace (stuck) is not counted on.
+    assert.equal(s.policy(W1, new Set([W1, W2, W3]), 5, 9000, state.framesLeftByHolder()).holdBack, undefined)
+  })
 })
 
 describe('what is left to hand out', () => {
