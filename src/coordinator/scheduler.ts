@@ -12,7 +12,8 @@
  * holder is long overdue by its own pace (stuck, or slowed down).
  *
  * A job planned with a fixed chunk size (`--chunk-size`) keeps its chunks
- * whole; only the end-game copies apply to it.
+ * whole; only holding slow workers back and the end-game copies apply
+ * to it.
  */
 import type { Chunk, GrantPolicy } from './job-state.js'
 
@@ -79,7 +80,7 @@ export class Scheduler {
    */
   policy (worker: string, present: ReadonlySet<string>, openFrames: number, now: number,
     busy: Iterable<[string, number]> = []): GrantPolicy {
-    const slower = !this.opts.fixed && this.othersFinishSooner(worker, busy, openFrames, now)
+    const slower = this.othersFinishSooner(worker, busy, openFrames, now)
     return {
       redirect: true,
       size: this.opts.fixed ? undefined : this.size(worker, present, openFrames),

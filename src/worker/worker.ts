@@ -324,12 +324,14 @@ export class Worker {
     const abort = new AbortController()
     this.current = abort
     this.currentJob = key(job.coordinator.toString(), ann.jobId)
+    const early = new EarlyUploads(client, chunkId, frames, abort)
     const lease = new LeaseKeeper(client, chunkId, leaseMs, (reason) => {
+      // A renewal that crossed the last frame's acceptance: nothing lost.
+      if (early.accepted >= frames.length) return
       log.warn('lease lost, stopping chunk', { ...fields, reason })
       abort.abort()
     })
     const chunkDir = this.opts.workDir.chunkDir(job.coordinator.toString(), ann.jobId, chunkId)
-    const early = new EarlyUploads(client, chunkId, frames, abort)
     const progress = client.progressOf(chunkId)
     try {
       const files = await this.files.prepare(ann.jobId, job.coordinator, ann.manifest)

@@ -196,6 +196,13 @@ describe('scheduler', () => {
     assert.equal(s.policy(W1, new Set([W1, W2, W3]), 8, 4000, more.framesLeftByHolder()).holdBack, undefined)
     // A holder far past its pace (stuck) is not counted on.
     assert.equal(s.policy(W1, new Set([W1, W2, W3]), 5, 9000, state.framesLeftByHolder()).holdBack, undefined)
+
+    // Fixed chunks too: only the chunk's size is not the scheduler's to set.
+    const fixed = new Scheduler({ fixed: true, targetMs: 60_000 })
+    for (const [w, ms] of [[W1, 4000], [W2, 1000], [W3, 1000]] as const) {
+      fixed.granted(w, 0); fixed.frameAccepted(w, ms); fixed.granted(w, 4000)
+    }
+    assert.equal(typeof fixed.policy(W1, new Set([W1, W2, W3]), 5, 4000, state.framesLeftByHolder()).holdBack, 'string')
   })
 })
 
