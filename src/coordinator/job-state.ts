@@ -197,8 +197,10 @@ export class JobState {
       if (copy !== undefined) return { ...this.lease(copy, worker, now, true), ...released }
     }
     if (chunk === undefined) {
-      const reason = policy.redirect === true ? 'nothing open for this worker, nor worth copying' : why ?? `chunk ${id} is not open`
-      return { ...refuse(reason), ...released }
+      // Redirected and still nothing: the claimer's view is stale; the
+      // next announcement will say what is open.
+      if (policy.redirect === true) return { ...refuse('nothing open for this worker, nor worth copying'), wait: true, ...released }
+      return { ...refuse(why ?? `chunk ${id} is not open`), ...released }
     }
     if (policy.size !== undefined) this.cut(chunk, policy.size)
     return { ...this.lease(chunk, worker, now, false), ...released }

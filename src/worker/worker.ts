@@ -164,8 +164,9 @@ export class Worker {
       this.admit(job)
       // Busy with another job's chunk: its files arrive meanwhile.
       if (this.busy) this.prefetches.start(id, job)
-      // Tell the new coordinator at once that it has a worker.
-      this.announcePresence()
+      // Tell the new coordinator at once that it has a worker, unless the
+      // claim about to be made says so.
+      if (this.busy || job.ineligible !== undefined) this.announcePresence()
     } else {
       job.update(ann)
       // Its addresses change: a relay slot it reserved since, a new port.
