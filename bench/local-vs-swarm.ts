@@ -18,7 +18,7 @@ import { findBlender, type BlenderInstall } from '../src/blender/install.js'
 import { makeDemoScene } from '../src/demo/demo-scene.js'
 import { runCli, startCliWorker, stopWorkers } from '../test/helpers/cli.js'
 
-const FRAMES = 24
+const FRAMES = 48
 /** Generous: a large --res or --samples can take many minutes. */
 const RUN_TIMEOUT_MS = 30 * 60_000
 

@@ -34,7 +34,8 @@ export class KnownJob {
   /** Chunks this worker failed: the coordinator will not grant them again. */
   private readonly failedHere = new Set<number>()
 
-  /** Told to wait: faster workers will render what is open. */
+  /** Told to wait for the next announcement: nothing is open for it, or
+   * faster workers will render what is. */
   private waiting = false
   /** When it last asked for a copy: at most once per announcement period,
    * or a swarm of idle workers would ask at every grant near the end. */
