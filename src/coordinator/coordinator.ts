@@ -285,10 +285,8 @@ export class Coordinator {
     log.info(speculative ? 'granted speculative copy' : 'granted claim',
       { job: this.jobId, chunk, peer: worker, frames: frames.join(',') })
     this.emit({ type: 'chunk-granted', chunk, worker, frames, speculative })
-    // Nothing is gossiped per grant: a claim for a chunk already taken is
-    // granted another, and the next regular announcement lists what is
-    // open. At 32 workers, a message per grant to every peer was most of
-    // the swarm's gossip when the job starts.
+    // Nothing is gossiped per grant (docs/protocol.md): a claim for a taken
+    // chunk is granted another, and announcements list what is open.
   }
 
   private onFrameDone (chunk: number, frame: number, worker: string, path: string): void {

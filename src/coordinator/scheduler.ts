@@ -15,7 +15,7 @@
  * whole; only holding slow workers back and the end-game copies apply
  * to it.
  */
-import type { Chunk, GrantPolicy } from './job-state.js'
+import type { Chunk, GrantPolicy } from './chunks.js'
 
 export interface SchedulerOptions {
   /** Chunks as planned, never cut. */

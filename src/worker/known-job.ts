@@ -7,7 +7,8 @@ import type { PeerId } from '@libp2p/interface'
 import type { ChunkRenderRequest } from '../blender/driver.js'
 import { ANNOUNCE_INTERVAL_MS, ANY_CHUNK, MAX_WORKER_FAILURES } from '../common/constants.js'
 import { isImageFormat, type ImageFormat } from '../job/naming.js'
-import type { ChunkGranted, ChunkOffer, JobAnnouncement } from '../net/wire.js'
+import { unmetRequirements, type WorkerCapabilities } from '../job/requirements.js'
+import { requirementsFromWire, type ChunkGranted, type ChunkOffer, type JobAnnouncement } from '../net/wire.js'
 
 export type Offer = ChunkOffer
 
@@ -56,6 +57,11 @@ export class KnownJob {
 
   granted (): void {
     this.lastGrantedAt = Date.now()
+  }
+
+  /** What a worker with these capabilities lacks for the job; empty if nothing. */
+  unmetBy (capabilities: WorkerCapabilities): string[] {
+    return unmetRequirements(requirementsFromWire(this.announcement.requirements), capabilities)
   }
 
   /** The job's image format; 'PNG' stands in until admit() refuses. */

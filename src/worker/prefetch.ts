@@ -7,8 +7,7 @@
  */
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
-import { unmetRequirements, type WorkerCapabilities } from '../job/requirements.js'
-import { requirementsFromWire } from '../net/wire.js'
+import type { WorkerCapabilities } from '../job/requirements.js'
 import type { JobFiles } from './job-files.js'
 import type { KnownJob } from './known-job.js'
 
@@ -26,8 +25,7 @@ export class Prefetches {
     const fields = { job: job.announcement.jobId, peer: job.coordinator.toString() }
     const fetching = (async () => {
       // Room on disk as now, as a claim would check it.
-      const unmet = unmetRequirements(requirementsFromWire(job.announcement.requirements), await this.capabilitiesNow())
-      if (unmet.length > 0) return
+      if (job.unmetBy(await this.capabilitiesNow()).length > 0) return
       log.info('fetching the files of the next job while rendering', fields)
       await this.files.prepare(job.announcement.jobId, job.coordinator, job.announcement.manifest)
     })().catch((err: unknown) => {

@@ -19,13 +19,10 @@ import {
 import { messageOf, WireError } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { isImageFormat } from '../job/naming.js'
-import { unmetRequirements, type WorkerCapabilities } from '../job/requirements.js'
+import type { WorkerCapabilities } from '../job/requirements.js'
 import { validateSwarmMessage } from '../net/gossip.js'
 import type { SwarmNode } from '../net/node.js'
-import {
-  decodeSwarmMessage, encodeSwarmMessage, requirementsFromWire,
-  type SwarmMessage
-} from '../net/wire.js'
+import { decodeSwarmMessage, encodeSwarmMessage, type SwarmMessage } from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
 import {
   EarlyUploads, LeaseLostError, reportChunkFailure, sendChunkLog, sendLogOfDelivered
@@ -198,7 +195,7 @@ export class Worker {
   private admit (job: KnownJob): void {
     const ann = job.announcement
     const fields = { job: ann.jobId, peer: job.coordinator.toString() }
-    const unmet = unmetRequirements(requirementsFromWire(ann.requirements), this.opts.capabilities)
+    const unmet = job.unmetBy(this.opts.capabilities)
     if (unmet.length > 0) {
       job.ineligible = unmet.join('; ')
     } else if (!isImageFormat(ann.settings.format)) {
@@ -288,7 +285,7 @@ export class Worker {
     const jobId = job.announcement.jobId
     // Room on disk changes as jobs come and go: checked before each claim.
     const capabilities = await this.capabilitiesNow()
-    const unmet = unmetRequirements(requirementsFromWire(job.announcement.requirements), capabilities)
+    const unmet = job.unmetBy(capabilities)
     if (unmet.length > 0) {
       job.ineligible = unmet.join('; ')
       log.warn('not taking job', { job: jobId, peer: job.coordinator.toString(), reason: job.ineligible })

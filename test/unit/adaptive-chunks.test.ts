@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { JobState, type Chunk } from '../../src/coordinator/job-state.js'
+import type { Chunk } from '../../src/coordinator/chunks.js'
+import { JobState } from '../../src/coordinator/job-state.js'
 import { Scheduler } from '../../src/coordinator/scheduler.js'
 
 const LEASE = 30_000
