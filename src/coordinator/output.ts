@@ -3,7 +3,9 @@
  * checked (size, SHA-256, decodes as an image of the job's format and
  * resolution) and only then renamed to its final name, so the folder never
  * holds a partial or unverified frame. Final names come from the frame
- * number alone: nothing a worker sends can name a path.
+ * number alone: nothing a worker sends can name a path. Two copies of a
+ * frame received at once (a speculative copy and its holder) are both
+ * checked, but only the first is written and journaled.
  */
 import { randomBytes } from 'node:crypto'
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
@@ -17,7 +19,8 @@ import type { Journal } from './journal.js'
 /** `.frame_0007.png.3fa2c1d0.part`, as receive() names its temp files. */
 const TEMP_NAME = /^\.frame_-?\d+\.\w+\.[0-9a-f]{8}\.part$/
 
-export type WriteResult = { ok: true, path: string } | { ok: false, reason: string }
+/** `duplicate`: a good copy of a frame another upload wrote first. */
+export type WriteResult = { ok: true, path: string } | { ok: false, reason: string, duplicate?: boolean }
 
 /** The output folder cannot take a frame: the job cannot go on. */
 export class OutputWriteError extends Error {
@@ -25,6 +28,9 @@ export class OutputWriteError extends Error {
 }
 
 export class OutputFolder {
+  /** Frames written in this run, or being written. */
+  private readonly taken = new Set<number>()
+
   /** With a journal, each frame written is recorded in it (journal.ts). */
   constructor (readonly dir: string, private image: ExpectedImage,
     private readonly journal?: Journal) {}
@@ -56,14 +62,23 @@ export class OutputFolder {
       const problem = Buffer.compare(got.sha256, sha256) !== 0
         ? 'SHA-256 does not match the bytes received'
         : this.imageProblem(await readFile(temp))
-      if (problem !== undefined) {
+      if (problem !== undefined || this.taken.has(frame)) {
         await rm(temp, { force: true })
-        return { ok: false, reason: problem }
+        return problem !== undefined
+          ? { ok: false, reason: problem }
+          : { ok: false, reason: `frame ${frame} is already done`, duplicate: true }
       }
-      await syncThenRename(temp, final).catch((err: Error) => {
-        throw new OutputWriteError(`cannot write ${final}: ${err.message}`, { cause: err })
-      })
-      await this.journal?.append(frame, basename(final), size, sha256)
+      // Checked and taken with no await between: a second copy cannot pass.
+      this.taken.add(frame)
+      try {
+        await syncThenRename(temp, final).catch((err: Error) => {
+          throw new OutputWriteError(`cannot write ${final}: ${err.message}`, { cause: err })
+        })
+        await this.journal?.append(frame, basename(final), size, sha256)
+      } catch (err) {
+        this.taken.delete(frame)
+        throw err
+      }
       return { ok: true, path: final }
     } catch (err) {
       await rm(temp, { force: true })

@@ -69,7 +69,10 @@ async function handle (ctx: CoordinatorContext, stream: Stream,
   const written = await ctx.output.receive(lp.unwrap(), result.frame,
     result.size, result.sha256)
   const reply = framed(stream)
-  if (!written.ok) {
+  if (!written.ok && written.duplicate === true) {
+    log.info('stale frame refused', { job: ctx.job.jobId, chunk: result.chunkId, frame: result.frame, peer: worker, reason: written.reason })
+    await writeMessage(reply, ResultReplyCodec, { accepted: false, reason: written.reason, stale: true })
+  } else if (!written.ok) {
     ctx.reject(worker, 'bad-frame', `frame ${result.frame}: ${written.reason}`)
     ctx.onFrameRejected(result.frame, worker, written.reason)
     await writeMessage(reply, ResultReplyCodec, { accepted: false, reason: written.reason })
