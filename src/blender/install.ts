@@ -42,7 +42,7 @@ export function parseBlenderVersion (
  * on PATH. Runs it once with `--version` to prove it is Blender.
  */
 export async function findBlender (explicit?: string): Promise<BlenderInstall> {
-  const path = pickPath(explicit)
+  const path = blenderPath(explicit)
   const output = await runVersion(path)
 
   const parsed = parseBlenderVersion(output)
@@ -53,7 +53,8 @@ export async function findBlender (explicit?: string): Promise<BlenderInstall> {
   return { path, ...parsed }
 }
 
-function pickPath (explicit: string | undefined): string {
+/** The Blender findBlender would run, without running it. */
+export function blenderPath (explicit: string | undefined): string {
   const fromEnv = process.env.BLENDNET_BLENDER
   const chosen = explicit !== undefined && explicit !== ''
     ? explicit

@@ -91,9 +91,17 @@ export interface InspectOptions {
 /** `blendnet-scene-info: {...}`, the one line scene_info.py prints. */
 const INFO_MARKER = /^blendnet-scene-info: (\{.*\})$/
 
+/**
+ * The Blender to read the file with. Its version only words an error, so
+ * it may still be coming: submit reads the scene while `--version` runs.
+ */
+export type InspectingBlender = Pick<BlenderInstall, 'path'> & {
+  version: string | Promise<string>
+}
+
 /** Reads every scene's settings; throws BlendUnreadableError if it can't. */
 export async function inspectBlend (
-  blender: BlenderInstall, blendPath: string, opts: InspectOptions = {}
+  blender: InspectingBlender, blendPath: string, opts: InspectOptions = {}
 ): Promise<BlendInfo> {
   const path = resolve(blendPath)
   const result = await execa(blender.path, sceneInfoArgv(path), {
@@ -114,7 +122,7 @@ export async function inspectBlend (
   const lines = (result.all ?? '').split('\n')
   const info = findInfo(lines)
   if (result.exitCode === 0 && info !== undefined) return info
-  throw unreadable(blender, path, result, lines)
+  throw unreadable(await blender.version, path, result, lines)
 }
 
 function findInfo (lines: string[]): BlendInfo | undefined {
@@ -139,7 +147,7 @@ function neverRan (result: InspectOutcome): boolean {
 }
 
 function unreadable (
-  blender: BlenderInstall, path: string,
+  version: string, path: string,
   result: InspectOutcome, lines: string[]
 ): BlendUnreadableError {
   const log = new BlenderLog()
@@ -148,7 +156,7 @@ function unreadable (
   const reason = readFailure !== undefined
     ? blenderWords(readFailure)
     : blenderReason(log) ?? processReason(result)
-  return new BlendUnreadableError(path, blender.version, reason, log.logTail)
+  return new BlendUnreadableError(path, version, reason, log.logTail)
 }
 
 function processReason (result: InspectOutcome): string {

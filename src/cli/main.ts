@@ -96,6 +96,8 @@ main(process.argv.slice(2)).then((code) => {
     process.exitCode = 70
   }
 }).finally(() => {
-  // libp2p can leave sockets and timers behind; the command is over.
-  setTimeout(() => process.exit(), 200).unref()
+  // libp2p can leave sockets and timers behind; the command is over once
+  // what it printed is out (writes to pipes and files are synchronous on
+  // Linux; the callbacks cover the rest).
+  process.stdout.write('', () => { process.stderr.write('', () => process.exit()) })
 })

@@ -2,7 +2,6 @@
  * `blendnet submit`: become the coordinator of one job and stay until
  * every frame is in the output folder, checked, or the job has failed.
  */
-import { findBlender } from '../blender/install.js'
 import { ADAPTIVE_MAX_CHUNK, DEFAULT_CHUNK_TARGET_MS } from '../common/constants.js'
 import { formatDuration, parseDuration } from '../common/duration.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
@@ -186,8 +185,7 @@ export async function submitCommand (args: string[]): Promise<number> {
   say(describeSwarm(swarmKey))
   if (identity.note !== undefined) say(`note: ${identity.note}`)
 
-  const blender = await findBlender(stringFlag(parsed, 'blender'))
-  const plan = await planJob(input, blender)
+  const plan = await planJob(input, stringFlag(parsed, 'blender'))
   const { spec } = plan
   const finishMovie = movieAfterJob(movie, plan)
   for (const note of plan.notes) say(`note: ${note}`)

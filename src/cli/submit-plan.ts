@@ -9,7 +9,7 @@ import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { readBlendHeader } from '../blendfile/header.js'
 import { readRenderInfo } from '../blendfile/render-info.js'
-import type { BlenderInstall } from '../blender/install.js'
+import { blenderPath, findBlender } from '../blender/install.js'
 import { missingForRender } from '../blender/dependencies.js'
 import { inspectBlend, type BlendInfo, type SceneInfo } from '../blender/scene-info.js'
 import { UsageError } from '../common/errors.js'
@@ -87,13 +87,37 @@ export async function checkOutputDir (dir: string): Promise<void> {
   }
 }
 
+/**
+ * The job, from the inputs and this machine's Blender (`blenderFlag` as
+ * findBlender takes it). Blender starts twice, for `--version` and to read
+ * the scene; both run at once, since each costs a Blender start-up, and
+ * the reading is dropped when the version says it could not succeed.
+ */
 export async function planJob (input: SubmitInput,
-  blender: BlenderInstall): Promise<JobPlan> {
+  blenderFlag: string | undefined): Promise<JobPlan> {
   const checked = await checkInputs(input)
-  if (!atLeastVersion(blender.version, checked.minBlender)) {
-    return await planUnreadable(input, checked, blender.version)
+  const found = findBlender(blenderFlag)
+  const reading = new AbortController()
+  const info = inspectBlend(
+    { path: blenderPath(blenderFlag), version: found.then(b => b.version) },
+    input.blendPath, { signal: reading.signal })
+  info.catch(() => {}) // awaited below, unless dropped
+  try {
+    const blender = await found
+    if (!atLeastVersion(blender.version, checked.minBlender)) {
+      reading.abort()
+      return await planUnreadable(input, checked, blender.version)
+    }
+  } catch (err) {
+    reading.abort()
+    throw err
   }
-  const info = await inspectBlend(blender, input.blendPath)
+  return await planReadable(input, checked, await info)
+}
+
+async function planReadable (input: SubmitInput,
+  checked: { minBlender: string, frames?: number[] },
+  info: BlendInfo): Promise<JobPlan> {
   const scene = pickScene(info, input.scene)
   if (scene.width < 1 || scene.height < 1) {
     throw new UsageError(`scene "${scene.name}" renders ${scene.width}x${scene.height} pixels (resolution ${scene.resolutionX}x${scene.resolutionY} at ${scene.resolutionPercentage}%), too small for an image`)

@@ -1,7 +1,10 @@
 /**
- * PNG structure: every chunk inside the file with a good CRC, and an
- * image data stream that inflates to exactly the bytes the size calls
- * for. The pixels themselves are decoded in png-pixels.ts.
+ * PNG structure: every chunk inside the file with a good CRC, a header
+ * naming a colour type and depth that exist, and an image data stream
+ * that inflates to exactly the bytes the size calls for, each scanline
+ * starting with a filter PNG defines. That is every way a file can be
+ * damaged that a decoder would notice, found without unfiltering the
+ * pixels: png-pixels.ts decodes them where their values matter.
  */
 import { crc32, inflateSync } from 'node:zlib'
 import {
@@ -21,6 +24,14 @@ interface PngLayout {
 /** Samples per pixel of each PNG colour type (grey, RGB, palette...). */
 const PNG_SAMPLES: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }
 
+/** The bit depths each colour type allows. */
+const PNG_DEPTHS: Record<number, number[]> = {
+  0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16]
+}
+
+/** Scanline filters 0-4: none, sub, up, average, Paeth. */
+const LAST_FILTER = 4
+
 /** Adam7 passes: first column, first row, column step, row step. */
 const ADAM7 = [
   [0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4],
@@ -34,8 +45,8 @@ export function pngSize (bytes: Uint8Array): Size {
 }
 
 /**
- * Throws unless this is a PNG whose chunks and compressed image data are
- * whole. The scanline filters are left to the decoder.
+ * Throws unless this is a PNG whose chunks, header and image data are
+ * whole, down to each scanline's filter byte.
  */
 export function checkPng (bytes: Uint8Array): void {
   checkFamily(bytes, 'PNG')
@@ -59,7 +70,8 @@ function readPngChunks (bytes: Uint8Array): PngLayout {
     pos = end
   }
 
-  const samples = PNG_SAMPLES[bytes[25]] ?? 0
+  checkPngHeader(bytes)
+  const samples = PNG_SAMPLES[bytes[25]]
   return {
     width: view.getUint32(16),
     height: view.getUint32(20),
@@ -86,6 +98,17 @@ function checkPngChunk (
   }
 }
 
+/** IHDR: a colour type, depth and methods that PNG defines. */
+function checkPngHeader (bytes: Uint8Array): void {
+  const [depth, colour, compression, filter, interlace] = bytes.subarray(24, 29)
+  if (!(PNG_DEPTHS[colour]?.includes(depth) ?? false)) {
+    throw new ImageDecodeError(`the PNG header names colour type ${colour} at ${depth} bits, which PNG does not define`)
+  }
+  if (compression !== 0 || filter !== 0 || interlace > 1) {
+    throw new ImageDecodeError('the PNG header names a compression, filter or interlace method PNG does not define')
+  }
+}
+
 /**
  * Inflate the image data with zlib, which checks the stream's Adler-32
  * (pngjs stops once it has enough bytes and misses damage), and require
@@ -106,17 +129,34 @@ function checkPngImageData (layout: PngLayout): void {
     throw new ImageDecodeError(`the PNG holds ${raw.length} bytes of ` +
       `image data, not the ${expected} its size calls for`)
   }
+  checkFilters(raw, layout)
+}
+
+/** Every scanline, of every interlace pass, starts with a known filter. */
+function checkFilters (raw: Uint8Array, layout: PngLayout): void {
+  let pos = 0
+  for (const [width, height] of passSizes(layout)) {
+    if (width <= 0 || height <= 0) continue
+    const stride = Math.ceil(width * layout.pixelBits / 8) + 1
+    for (let row = 0; row < height; row++, pos += stride) {
+      if (raw[pos] > LAST_FILTER) {
+        throw new ImageDecodeError(`the PNG image data is damaged (unknown scanline filter ${raw[pos]})`)
+      }
+    }
+  }
 }
 
 /** Filtered scanlines: each row is a filter byte and its pixels. */
 function rawPngLength (layout: PngLayout): number {
-  const rows = (width: number, height: number): number =>
+  return passSizes(layout).reduce((sum, [width, height]) =>
     width <= 0 || height <= 0
-      ? 0
-      : height * (Math.ceil(width * layout.pixelBits / 8) + 1)
-  if (!layout.interlaced) return rows(layout.width, layout.height)
+      ? sum
+      : sum + height * (Math.ceil(width * layout.pixelBits / 8) + 1), 0)
+}
 
-  return ADAM7.reduce((sum, [x, y, dx, dy]) => sum + rows(
-    Math.ceil((layout.width - x) / dx),
-    Math.ceil((layout.height - y) / dy)), 0)
+/** Width and height of each image stored: one, or Adam7's seven passes. */
+function passSizes (layout: PngLayout): Array<[number, number]> {
+  if (!layout.interlaced) return [[layout.width, layout.height]]
+  return ADAM7.map(([x, y, dx, dy]) => [
+    Math.ceil((layout.width - x) / dx), Math.ceil((layout.height - y) / dy)])
 }

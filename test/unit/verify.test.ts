@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { crc32 } from 'node:zlib'
+import { crc32, deflateSync, inflateSync } from 'node:zlib'
 import fc from 'fast-check'
 import {
   comparePngPixels, decodePngPixels, verifyImage, type ImageCheck
@@ -97,6 +97,21 @@ function fixCrc (png: Uint8Array, chunk: number): void {
   view.setUint32(end, crc32(png.subarray(chunk + 4, end)))
 }
 
+/** The PNG with its one IDAT's inflated scanlines edited and packed again. */
+function withImageData (png: Uint8Array, edit: (raw: Buffer) => void): Uint8Array {
+  const idat = chunkAt(png, 'IDAT')
+  const length = new DataView(png.buffer, png.byteOffset).getUint32(idat)
+  const raw = inflateSync(png.subarray(idat + 8, idat + 8 + length))
+  edit(raw)
+  const data = deflateSync(raw)
+  const chunk = Buffer.alloc(12 + data.length)
+  chunk.writeUInt32BE(data.length, 0)
+  chunk.write('IDAT', 4, 'latin1')
+  data.copy(chunk, 8)
+  chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + data.length)), 8 + data.length)
+  return Buffer.concat([png.subarray(0, idat), chunk, png.subarray(idat + 12 + length)])
+}
+
 function chunkAt (png: Uint8Array, type: string): number {
   return Buffer.from(png).indexOf(type) - 4
 }
@@ -164,6 +179,25 @@ describe('verifyImage on real Blender renders', () => {
     fixCrc(copy, idat)
     assertFails(verifyImage(copy, { format: 'PNG', ...SIZE }),
       /^the PNG image data is damaged \(incorrect data check\)$/)
+  })
+
+  it('fails a PNG whose scanline filter or header is unknown under good CRCs', (t) => {
+    if (rendered !== true) return t.skip(rendered)
+    const png = file('rgb8.png')
+    const stride = 1 + 3 * SIZE.width
+    for (const row of [0, 17, SIZE.height - 1]) {
+      const damaged = withImageData(png, (raw) => { raw[row * stride] = 5 })
+      assertFails(verifyImage(damaged, { format: 'PNG', ...SIZE }),
+        /^the PNG image data is damaged \(unknown scanline filter 5\)$/)
+    }
+    const fine = withImageData(png, () => {})
+    assert.deepEqual(verifyImage(fine, { format: 'PNG', ...SIZE }), { ok: true, ...SIZE })
+
+    const badDepth = Uint8Array.from(png)
+    badDepth[24] = 4 // RGB has no 4-bit form
+    fixCrc(badDepth, 8)
+    assertFails(verifyImage(badDepth, { format: 'PNG', ...SIZE }),
+      /^the PNG header names colour type 2 at 4 bits, which PNG does not define$/)
   })
 
   it('names the format it found when it is not the one asked for', (t) => {
