@@ -109,9 +109,7 @@ export class CoordinatorClient {
     // One deadline for the whole exchange: a coordinator that stalls
     // must not hold this worker up for long.
     const signal = AbortSignal.timeout(CLAIM_TIMEOUT_MS)
-    // The request goes out with the protocol's name, not a round trip
-    // later: a claim is one small message, and every round trip counts.
-    const stream = await this.node.dialProtocol(this.coordinator, CLAIM_PROTOCOL, { signal, negotiateFully: false })
+    const stream = await this.node.dialProtocol(this.coordinator, CLAIM_PROTOCOL, { signal })
     const lp = framed(stream)
     await writeMessage(lp, ClaimRequestCodec, req, signal)
     const reply = await readMessage(lp, ClaimReplyCodec, signal).catch((err: Error) => {
