@@ -38,19 +38,15 @@ const ADAM7 = [
   [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]
 ]
 
-/** The size from IHDR, once every chunk has been found whole. */
-export function pngSize (bytes: Uint8Array): Size {
-  const { width, height } = readPngChunks(bytes)
-  return { width, height }
-}
-
 /**
- * Throws unless this is a PNG whose chunks, header and image data are
- * whole, down to each scanline's filter byte.
+ * The size from IHDR; throws unless this is a PNG whose chunks, header
+ * and image data are whole, down to each scanline's filter byte.
  */
-export function checkPng (bytes: Uint8Array): void {
+export function checkPng (bytes: Uint8Array): Size {
   checkFamily(bytes, 'PNG')
-  checkPngImageData(readPngChunks(bytes))
+  const layout = readPngChunks(bytes)
+  checkPngImageData(layout)
+  return { width: layout.width, height: layout.height }
 }
 
 /**
