@@ -2,6 +2,7 @@ import type { WorkerCapabilities } from '../job/requirements.js'
 import type { JobSpec } from '../job/spec.js'
 import type { SwarmNode } from '../net/node.js'
 import type { ChunkProgressReport } from './events.js'
+import type { ChunkLogBook } from './log-book.js'
 import type { JobState } from './job-state.js'
 import type { OutputFolder } from './output.js'
 import type { Scheduler } from './scheduler.js'
@@ -17,8 +18,8 @@ export interface CoordinatorContext {
   leaseMs: number
   /** Nonces of claims accepted, with when each claim was signed. */
   seenNonces: Map<string, number>
-  /** `chunk/worker` of each chunk log kept: one per worker and chunk. */
-  keptLogs: Set<string>
+  /** Chunk logs taken in and still owed: one per worker and chunk. */
+  logs: ChunkLogBook
   presentWorkers: () => ReadonlySet<string>
   /** False when the peer opens streams faster than it may (rate limit). */
   admit: (peer: string) => boolean

@@ -6,9 +6,8 @@
  */
 import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import {
-  ANNOUNCE_INTERVAL_MS, CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, DEFAULT_CHUNK_TARGET_MS, DEFAULT_WORKER_WAIT_MS,
-  JOBS_TOPIC, LEASE_MS,
-  MAX_ANNOUNCED_OFFERS, MAX_WORKER_FAILURES, PRESENCE_TIMEOUT_MS, PROGRESS_PROTOCOL, RESULT_PROTOCOL
+  ANNOUNCE_INTERVAL_MS, CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, DEFAULT_CHUNK_TARGET_MS, DEFAULT_WORKER_WAIT_MS, JOBS_TOPIC,
+  LEASE_MS, MAX_ANNOUNCED_OFFERS, MAX_WORKER_FAILURES, PRESENCE_TIMEOUT_MS, PROGRESS_PROTOCOL, RESULT_PROTOCOL
 } from '../common/constants.js'
 import { logger } from '../common/log.js'
 import type { JobSpec } from '../job/spec.js'
@@ -17,19 +16,16 @@ import { HeldFiles } from './held-files.js'
 import { PieceSeeding } from './piece-seeding.js'
 import { DEFAULT_RATE_LIMIT, PeerRateLimit, type RateLimitOptions } from '../net/rate-limit.js'
 import { validateSwarmMessage } from '../net/gossip.js'
-import {
-  describeOffer, healthSummary, unmetRequirements, type WorkerCapabilities
-} from '../job/requirements.js'
+import { describeOffer, healthSummary, unmetRequirements, type WorkerCapabilities } from '../job/requirements.js'
 import type { SwarmNode } from '../net/node.js'
-import {
-  decodeSwarmMessage, encodeSwarmMessage, requirementsToWire, type SwarmMessage
-} from '../net/wire.js'
+import { decodeSwarmMessage, encodeSwarmMessage, requirementsToWire, type SwarmMessage } from '../net/wire.js'
 import { registerClaimHandler } from './claim-handler.js'
 import type { CoordinatorContext } from './context.js'
 import type { FailedFrame, JobEvent, JobOutcome } from './events.js'
 import { JobState } from './job-state.js'
 import { Scheduler, type SchedulerOptions } from './scheduler.js'
 import type { OutputFolder } from './output.js'
+import { ChunkLogBook } from './log-book.js'
 import { registerChunkLogHandler } from './log-handler.js'
 import { registerProgressHandler } from './progress-handler.js'
 import { registerResultHandler } from './result-handler.js'
@@ -104,7 +100,7 @@ export class Coordinator {
       output: opts.output,
       leaseMs,
       seenNonces: new Map(),
-      keptLogs: new Set(),
+      logs: new ChunkLogBook(),
       presentWorkers: () => new Set(this.present.keys()),
       mayClaim: (worker) => this.mayClaim(worker),
       admit: (peer) => this.limit.admit(peer),
@@ -189,6 +185,7 @@ export class Coordinator {
     for (const timer of this.timers) clearInterval(timer)
     clearTimeout(this.announceSoon)
     await this.publish({ finished: { jobId: this.jobId, succeeded: this.ctx.state.succeeded() } })
+    await this.ctx.logs.collect(this.opts.node, this.jobId)
     await this.blobs.stop()
     await this.seeding?.stop()
     await this.held.close()
@@ -291,6 +288,7 @@ export class Coordinator {
 
   private onFrameDone (chunk: number, frame: number, worker: string, path: string): void {
     this.ctx.state.frameDone(chunk, frame)
+    this.ctx.logs.frameWritten(chunk, worker)
     this.ctx.scheduler.frameAccepted(worker, Date.now())
     const { done, total } = this.ctx.state.progress()
     log.info('frame written', { job: this.jobId, chunk, frame, peer: worker, path })

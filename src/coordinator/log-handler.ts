@@ -43,8 +43,6 @@ function headerProblem (ctx: CoordinatorContext, header: ChunkLog,
   if (!ctx.state.holds(chunk, worker) && !chunk.heldBy.has(worker)) {
     return `chunk ${header.chunkId} is not leased to this worker`
   }
-  // One log per worker and chunk: a lease holder cannot fill the disk.
-  if (ctx.keptLogs.has(`${header.chunkId}/${worker}`)) return `a log of chunk ${header.chunkId} from this worker is already kept`
   return undefined
 }
 
@@ -53,7 +51,9 @@ async function handle (ctx: CoordinatorContext, stream: Stream,
   const worker = connection.remotePeer.toString()
   const lp = framed(stream)
   const header = await readMessage(lp, ChunkLogCodec)
-  const problem = headerProblem(ctx, header, worker)
+  // One log per worker and chunk: a lease holder cannot fill the disk.
+  const problem = headerProblem(ctx, header, worker) ??
+    (ctx.logs.take(header.chunkId, worker) ? undefined : `a log of chunk ${header.chunkId} from this worker is already kept`)
   if (problem !== undefined) {
     ctx.reject(worker, 'refused-chunk-log', problem)
     await writeMessage(lp, ResultReplyCodec, { accepted: false, reason: problem })
@@ -61,7 +61,15 @@ async function handle (ctx: CoordinatorContext, stream: Stream,
     return
   }
 
-  ctx.keptLogs.add(`${header.chunkId}/${worker}`)
+  try {
+    await keep(ctx, stream, lp, header, worker)
+  } finally {
+    ctx.logs.settled()
+  }
+}
+
+async function keep (ctx: CoordinatorContext, stream: Stream, lp: ReturnType<typeof framed>,
+  header: ChunkLog, worker: string): Promise<void> {
   const dir = chunkLogDir(ctx.output.dir, ctx.job.jobId)
   const final = join(dir, logName(ctx, header, worker))
   const temp = join(dir, `.${randomBytes(4).toString('hex')}.part`)

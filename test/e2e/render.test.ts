@@ -63,7 +63,7 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
     const logs = await readdir(join(logRoot, jobDir))
     // A chunk copied at the end has a log from each worker that delivered.
     const logged = new Set(logs.filter(name => name.includes('_ok_')).map(name => name.slice(0, 'chunk-0000'.length)))
-    assert.equal(logged.size, 6, `a Blender log for every chunk: ${logs.join(', ')}`)
+    assert.equal(logged.size, 6, `a Blender log for every chunk: ${logs.join(', ')}\n${result.stderr as string}\n${workers.map(w => w.output()).join('\n----\n')}`)
     assert.equal(logs.filter(name => name.includes('_failed_')).length, 0, logs.join(', '))
   })
 
