@@ -17,8 +17,8 @@ fails the chunk with its path, instead of rendering magenta (case B09).
 
 Why not `-f`: a leading minus in `-f` means "counted from the end", so a
 negative frame cannot be asked for (case B13). Here each frame is made
-current with frame_set() and rendered with write_still, which is what
-`-f` does too, so the pixels are the same.
+current and rendered with write_still, and the render evaluates the
+scene at that frame as `-f` does, so the pixels are the same.
 
 Prints one line per event, behind MARKER, as JSON for the driver:
 frame-start, frame-done, chunk-done, or chunk-failed with a reason.
