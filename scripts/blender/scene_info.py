@@ -81,6 +81,7 @@ def describe(scene):
         "fileOutputNodes": [node.name for node in
                             used_compositor_nodes(scene, FILE_OUTPUT)],
         "usesPython": python_users(scene),
+        "unbakedSimulations": unbaked_simulations(scene),
     }
 
 
@@ -136,6 +137,42 @@ def python_drivers(scene):
             if driver.type == 'SCRIPTED' and not driver.is_simple_expression:
                 where = f"{block.name}.{curve.data_path}[{curve.array_index}]"
                 yield where, driver.expression
+
+
+def unbaked_simulations(scene):
+    """Simulations the scene's render steps frame by frame, with no bake
+    to read: on a farm their frames depend on how the job is cut into
+    chunks (docs/blender.md)."""
+    found = []
+    world = scene.rigidbody_world
+    if world is not None and world.enabled and \
+            not world.point_cache.is_baked:
+        found.append("rigid body world")
+    for obj in scene.objects:
+        for mod in obj.modifiers:
+            what = unbaked_modifier(mod) if mod.show_render else None
+            if what:
+                found.append(f"{what} on '{obj.name}'")
+    return found
+
+
+def unbaked_modifier(mod):
+    if mod.type in ('CLOTH', 'SOFT_BODY'):
+        baked = mod.point_cache.is_baked
+        return None if baked else mod.type.lower().replace('_', ' ')
+    if mod.type == 'PARTICLE_SYSTEM':
+        psys = mod.particle_system
+        steps = psys.settings.type == 'EMITTER' or psys.use_hair_dynamics
+        return "particles" if steps and not psys.point_cache.is_baked \
+            else None
+    if mod.type == 'FLUID' and mod.fluid_type == 'DOMAIN':
+        return None if mod.domain_settings.has_cache_baked_any else "fluid"
+    if mod.type == 'DYNAMIC_PAINT' and mod.canvas_settings is not None:
+        surfaces = mod.canvas_settings.canvas_surfaces
+        unbaked = any(not s.point_cache.is_baked for s in surfaces
+                      if s.surface_format == 'VERTEX')
+        return "dynamic paint" if unbaked else None
+    return None
 
 
 def scene_blocks(scene):

@@ -64,6 +64,11 @@ export interface SceneInfo {
    * `registered script rig_ui.py` for each text block run at load.
    */
   usesPython: string[]
+  /**
+   * Simulations of the scene that step from frame to frame with no bake
+   * to read: `rigid body world`, `cloth on 'Flag'`, `particles on 'Sphere'`.
+   */
+  unbakedSimulations: string[]
 }
 
 export interface BlendInfo {

@@ -276,6 +276,9 @@ function checkSceneOutputs (scene: SceneInfo, format: ImageFormat,
   if (scene.viewLayers.length > 1 && format !== 'OPEN_EXR_MULTILAYER') {
     notes.push(`scene "${scene.name}" renders ${scene.viewLayers.length} view layers (${scene.viewLayers.join(', ')}), but a ${format} frame holds one image: you get what Blender saves for it (the compositor's result, or the first layer); use --format OPEN_EXR_MULTILAYER to keep every layer`)
   }
+  if (scene.unbakedSimulations.length > 0) {
+    notes.push(`scene "${scene.name}" has simulations that are not baked (${scene.unbakedSimulations.join('; ')}): their frames depend on how the job is cut into chunks and may differ from your own render; bake them in Blender before submitting`)
+  }
   if (scene.usesPython.length > 0 && !allowScripts) {
     notes.push(`scene "${scene.name}" needs Python that workers do not run unless you pass --allow-scripts, so frames may differ from your own renders: ${scene.usesPython.join('; ')}`)
   }

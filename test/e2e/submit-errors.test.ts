@@ -137,6 +137,19 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
     const result = await runCli(['submit', scene, '--output', join(dir, 'o8'), '--worker-wait', '2s', '--listen', '/ip4/127.0.0.1/tcp/0'], 60_000)
     assert.equal(result.exitCode, 1)
     assert.match(result.stdout as string, /no worker joined the swarm in time/)
+    assert.doesNotMatch(result.stdout as string, /not baked/, 'the demo scene simulates nothing')
+  })
+
+  it('a simulation that is not baked is named in a note before the job starts', async () => {
+    const simulated = join(dir, 'falling.blend')
+    await execa((await findBlender()).path, ['-b', '--factory-startup', scene, '--python-expr',
+      'import bpy; bpy.context.view_layer.objects.active = bpy.data.objects["Sphere"]; ' +
+      `bpy.ops.rigidbody.object_add(); bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(simulated)})`])
+    const result = await runCli(['submit', simulated, '--output', join(dir, 'o9'), '--worker-wait', '1s',
+      '--listen', '/ip4/127.0.0.1/tcp/0'], 60_000)
+    assert.equal(result.exitCode, 1, `${result.stdout}\n${result.stderr}`)
+    assert.match(result.stdout as string,
+      /note: scene "Scene" has simulations that are not baked \(rigid body world\): .* bake them in Blender before submitting/)
   })
 })
 

@@ -129,6 +129,11 @@ describe('listing what a scene reads from outside its .blend', () => {
       ['Eevee', 16, false, null])
     assert.deepEqual(eevee.usesPython, ['registered script rig_ui.py'])
   })
+
+  it('does not count a particle system baked to disk as unbaked', async () => {
+    const info = await inspectBlend(blender, join(project, 'scene.blend'))
+    assert.deepEqual(info.scenes.map(s => s.unbakedSimulations), [[]])
+  })
 })
 
 describe('an artist on Windows (B09)', () => {

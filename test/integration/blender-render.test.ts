@@ -243,6 +243,14 @@ describe('reading the scenes of a .blend', () => {
       [64, 36, 'CYCLES', true])
   })
 
+  it('names the simulations that are not baked, and only those', async () => {
+    const simulations = async (name: FixtureScene): Promise<string[]> =>
+      (await inspectBlend(blender, fixtures.blend(name))).scenes[0].unbakedSimulations
+    assert.deepEqual(await simulations('rigid-body'), ['rigid body world'])
+    assert.deepEqual(await simulations('particles'), ["particles on 'Sphere'"])
+    assert.deepEqual(await simulations('modifier'), [])
+  })
+
   it('throws BlendUnreadableError naming the file and the cause (B07)',
     async () => {
       const path = fixtures.blend('truncated')
