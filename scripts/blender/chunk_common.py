@@ -155,7 +155,11 @@ def check_dependencies(plan):
         raise ChunkScriptError("the plan's pathMap is not an object")
     path_map.apply_path_map(entries)
     missing = dependencies.missing_for_render()
-    if missing:
+    if missing and plan.get("allowMissing") is True:
+        # The artist chose this at submit (--allow-missing).
+        print(f"blendnet: rendering without missing files: "
+              f"{missing_reason(missing)}", flush=True)
+    elif missing:
         raise ChunkScriptError(missing_reason(missing))
 
 

@@ -34,6 +34,8 @@ export interface ChunkPlan {
   device?: 'CPU' | 'GPU'
   /** Where the worker put the scene's files (render_chunk.py applies it). */
   pathMap?: PathMap
+  /** Files still missing after the path map do not fail the chunk. */
+  allowMissing?: boolean
 }
 
 export interface RenderChunkArgs extends ChunkPlan {
@@ -84,7 +86,8 @@ export function renderChunkArgv (args: RenderChunkArgs): string[] {
     engine: args.engine,
     samples: args.samples,
     device: args.device,
-    pathMap: args.pathMap
+    pathMap: args.pathMap,
+    allowMissing: args.allowMissing
   }
   return [
     ...openBlendArgs(args.blendPath, args.allowScripts),

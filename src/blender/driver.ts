@@ -42,6 +42,9 @@ export interface ChunkRenderRequest {
    * still missing then fails the chunk, naming it (case B09).
    */
   pathMap?: PathMap
+  /** Render without the files still missing after the path map, as the
+   * artist accepted at submit (--allow-missing), naming them in the log. */
+  allowMissing?: boolean
   /** Let Blender run the Python stored in the file; off unless the job
    * asks for it and this worker's operator allows it. */
   allowScripts?: boolean

@@ -378,7 +378,7 @@ function sessionArgv (expect: ChunkRenderRequest, inner: string): string[] {
 function sessionKey (req: ChunkRenderRequest): string {
   return JSON.stringify([req.blendPath, req.scene, req.format,
     req.resolutionPercentage, req.engine, req.samples, req.device,
-    req.pathMap, dirname(req.chunkDir)])
+    req.pathMap, req.allowMissing, dirname(req.chunkDir)])
 }
 
 /** A chunk that ended inside a running Blender is judged as a clean exit. */

@@ -195,7 +195,8 @@ async function planUnreadable (input: SubmitInput,
       engine: input.engine?.toUpperCase() ?? '',
       samples: input.samples ?? 0,
       resolutionPercentage: input.resolutionPercentage ?? 0,
-      device: input.device?.toUpperCase() ?? ''
+      device: input.device?.toUpperCase() ?? '',
+      allowMissing: input.allowMissing === true
     },
     requirements: {
       minBlender: checked.minBlender,
@@ -244,7 +245,8 @@ function renderSettings (scene: SceneInfo, format: ImageFormat,
     engine: input.engine?.toUpperCase() ?? '',
     samples: input.samples ?? 0,
     resolutionPercentage: input.resolutionPercentage ?? 0,
-    device: input.device?.toUpperCase() ?? ''
+    device: input.device?.toUpperCase() ?? '',
+    allowMissing: input.allowMissing === true
   }
 }
 

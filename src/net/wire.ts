@@ -25,6 +25,8 @@ export interface RenderSettings {
   samples: number
   resolutionPercentage: number
   device: string
+  /** Render without the files that were missing at submit (--allow-missing). */
+  allowMissing?: boolean
 }
 export interface ChunkOffer { id: number, frames: number[] }
 export interface Requirements {

@@ -77,7 +77,8 @@ export class KnownJob {
       engine: s.engine === '' ? undefined : s.engine,
       samples: s.samples === 0 ? undefined : s.samples,
       resolutionPercentage: s.resolutionPercentage === 0 ? undefined : s.resolutionPercentage,
-      device: s.device === 'GPU' ? 'GPU' : s.device === 'CPU' ? 'CPU' : undefined
+      device: s.device === 'GPU' ? 'GPU' : s.device === 'CPU' ? 'CPU' : undefined,
+      allowMissing: s.allowMissing === true ? true : undefined
     }
   }
 

@@ -6,7 +6,7 @@
  * job that shares files fetches only what is new.
  */
 import assert from 'node:assert/strict'
-import { cp, mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { execa } from 'execa'
@@ -87,6 +87,31 @@ describe('a scene with external files, rendered without a shared filesystem', { 
       '--allow-missing', '--output', join(dir, 'never')])
     assert.equal(result.exitCode, 2)
     assert.match(result.stderr as string, /File Output nodes \(Masks\)/)
+  })
+
+  it('--allow-missing renders without the missing texture, as Blender does locally', async () => {
+    const scene = join(dir, 'lost-texture.blend')
+    const lost = join(dir, 'gone', 'lost.png')
+    await execa(blender.path, ['-b', '--factory-startup', join(project, 'scene.blend'), '--python-exit-code', '1', '--python-expr',
+      'import bpy; m = bpy.data.materials.new("Lost"); m.use_nodes = True; ' +
+      'i = bpy.data.images.new("lost", 4, 4); i.source = "FILE"; ' + `i.filepath = ${JSON.stringify(lost)}; ` +
+      't = m.node_tree.nodes.new("ShaderNodeTexImage"); t.image = i; ' +
+      'm.node_tree.links.new(t.outputs[0], m.node_tree.nodes["Principled BSDF"].inputs[0]); ' +
+      'bpy.data.objects["Ground"].data.materials.clear(); bpy.data.objects["Ground"].data.materials.append(m); ' +
+      `bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(scene)})`])
+    const output = join(dir, 'allowed')
+    const result = await runCli(['submit', scene, '--frames', '1-2', '--allow-missing', '--output', output,
+      '--bootstrap', workers[0].addr])
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
+    assert.match(result.stdout as string, /note: rendering without \d+ missing files \(--allow-missing\): .*lost\.png/)
+    const reference = join(dir, 'allowed-reference')
+    await mkdir(reference)
+    await plainRender(blender, scene, reference, ['-f', '1,2'])
+    await assertFramesMatchPlain(output, reference, [1, 2])
+    const logs = join(output, '.blendnet', 'logs')
+    const [job] = await readdir(logs)
+    const text = await Promise.all((await readdir(join(logs, job))).map(async f => await readFile(join(logs, job, f), 'utf8')))
+    assert.match(text.join('\n'), /blendnet: rendering without missing files: image ".*lost\.png" is missing/)
   })
 
   it('a second job sharing files fetches only the new ones', async () => {

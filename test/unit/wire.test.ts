@@ -14,7 +14,7 @@ const announcement = {
   job: {
     jobId: 'abc123',
     blend: { sha256: HASH, size: 1234, name: 'scene.blend' },
-    settings: { scene: 'Scene', format: 'PNG', width: 64, height: 36, engine: '', samples: 0, resolutionPercentage: 0, device: '' },
+    settings: { scene: 'Scene', format: 'PNG', width: 64, height: 36, engine: '', samples: 0, resolutionPercentage: 0, device: '', allowMissing: true },
     requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', denoiser: '', scripts: false, jobBytes: 5_000_000_000 },
     openChunks: [{ id: 0, frames: [-5, -4, 0, 1] }],
     openCount: 1,
