@@ -11,6 +11,7 @@ import { Journal, journalPath } from '../coordinator/journal.js'
 import { OutputFolder } from '../coordinator/output.js'
 import { lockOutput } from '../coordinator/output-lock.js'
 import { formatFrameList } from '../job/frames.js'
+import { frameFileName } from '../job/naming.js'
 import { renderKeyOf } from '../job/spec.js'
 import { openIdentity } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
@@ -191,6 +192,13 @@ export async function submitCommand (args: string[]): Promise<number> {
   for (const note of plan.notes) say(`note: ${note}`)
   const frames = spec.chunks.flat()
   say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')}${scheduling.fixed ? ` in ${count(spec.chunks.length, 'chunk')}` : `, in chunks of about ${formatDuration(scheduling.targetMs)}`}), ${spec.settings.format} ${spec.settings.width === 0 ? '(size as the scene says)' : `${spec.settings.width}x${spec.settings.height}`}`)
+
+  const blocked = await new OutputFolder(plan.outputDir, spec.settings).blocked(frames)
+    .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
+  if (blocked.length > 0) {
+    const name = frameFileName(blocked[0], spec.settings.format)
+    throw new UsageError(`"${name}" in --output "${input.outputDir}" is a folder, in the way of frame ${blocked[0]}${blocked.length > 1 ? ` (and ${blocked.length - 1} more frames)` : ''}; move it away and submit again`)
+  }
 
   // Two submits writing one folder would each believe its frames are there.
   const unlock = await lockOutput(plan.outputDir, input.outputDir)

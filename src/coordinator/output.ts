@@ -50,6 +50,17 @@ export class OutputFolder {
   }
 
   /**
+   * The frames whose names are taken by something a frame cannot replace
+   * (a folder): found before the job starts, not when its frame arrives.
+   */
+  async blocked (frames: readonly number[]): Promise<number[]> {
+    const folders = new Set((await readdir(this.dir, { withFileTypes: true }))
+      .filter(entry => entry.isDirectory()).map(entry => entry.name))
+    if (folders.size === 0) return []
+    return frames.filter(frame => folders.has(frameFileName(frame, this.image.format)))
+  }
+
+  /**
    * Receives one frame's bytes from the stream and writes it atomically.
    * Call synchronously after unwrapping the stream from its framed reader.
    */

@@ -133,6 +133,14 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
     assert.match(second.stderr as string, new RegExp(`is in use by another submit \\(process ${first.pid}\\)`))
   })
 
+  it('a folder where a frame goes, before any network work', async () => {
+    const output = join(dir, 'o11')
+    await mkdir(join(output, 'frame_0003.png'), { recursive: true })
+    await expectUsageError([scene, '--frames', '1-4', '--output', output],
+      /"frame_0003\.png" in --output ".*o11" is a folder, in the way of frame 3; move it away/)
+    assert.deepEqual(await readdir(output), ['frame_0003.png'])
+  })
+
   it('no worker within --worker-wait ends with exit 1 and a sentence', async () => {
     const result = await runCli(['submit', scene, '--output', join(dir, 'o8'), '--worker-wait', '2s', '--listen', '/ip4/127.0.0.1/tcp/0'], 60_000)
     assert.equal(result.exitCode, 1)
@@ -145,7 +153,7 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
     await execa((await findBlender()).path, ['-b', '--factory-startup', scene, '--python-expr',
       'import bpy; bpy.context.view_layer.objects.active = bpy.data.objects["Sphere"]; ' +
       `bpy.ops.rigidbody.object_add(); bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(simulated)})`])
-    const result = await runCli(['submit', simulated, '--output', join(dir, 'o9'), '--worker-wait', '1s',
+    const result = await runCli(['submit', simulated, '--output', join(dir, 'o12'), '--worker-wait', '1s',
       '--listen', '/ip4/127.0.0.1/tcp/0'], 60_000)
     assert.equal(result.exitCode, 1, `${result.stdout}\n${result.stderr}`)
     assert.match(result.stdout as string,
