@@ -3,7 +3,7 @@
  * into the closing summary.
  */
 import { formatDuration } from '../common/duration.js'
-import type { JobEvent, JobOutcome } from '../coordinator/events.js'
+import { NO_PEER_HINT, type JobEvent, type JobOutcome } from '../coordinator/events.js'
 import type { ResumeCheck } from '../coordinator/journal.js'
 import { formatFrameList } from '../job/frames.js'
 import { count, printable, say } from './console.js'
@@ -30,7 +30,8 @@ function isAre (frames: number[]): string {
 export function describeEvent (event: JobEvent): string | undefined {
   switch (event.type) {
     case 'waiting-for-workers':
-      return `waiting for workers… none has joined yet (${formatDuration(event.waitedMs)})`
+      return `waiting for workers… none has joined yet (${formatDuration(event.waitedMs)})` +
+        (event.peers === 0 ? `; ${NO_PEER_HINT}` : '')
     case 'worker-joined':
       return `worker ${short(event.worker)} joined: ${event.summary}` +
         (event.unmet.length > 0 ? ` — cannot render this job: ${event.unmet.join('; ')}` : '')

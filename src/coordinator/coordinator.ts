@@ -21,7 +21,7 @@ import type { SwarmNode } from '../net/node.js'
 import { decodeSwarmMessage, encodeSwarmMessage, requirementsToWire, type SwarmMessage } from '../net/wire.js'
 import { registerClaimHandler } from './claim-handler.js'
 import type { CoordinatorContext } from './context.js'
-import type { FailedFrame, JobEvent, JobOutcome } from './events.js'
+import { NO_PEER_HINT, type FailedFrame, type JobEvent, type JobOutcome } from './events.js'
 import { JobState } from './job-state.js'
 import { Scheduler, type SchedulerOptions } from './scheduler.js'
 import type { OutputFolder } from './output.js'
@@ -355,12 +355,13 @@ export class Coordinator {
 
   private checkLimits (now: number): void {
     const waitMs = this.opts.workerWaitMs ?? DEFAULT_WORKER_WAIT_MS
+    const peers = this.opts.node.getConnections().length
     if (this.present.size === 0 && now - this.lastWorkerSeen > waitMs) {
-      this.stopReason = 'no worker joined the swarm in time'
+      this.stopReason = `no worker joined the swarm in time${peers === 0 ? ` (${NO_PEER_HINT})` : ''}`
       this.complete()
     } else if (this.present.size === 0 && now - this.lastWaitingNotice >= WAITING_NOTICE_MS) {
       this.lastWaitingNotice = now
-      this.emit({ type: 'waiting-for-workers', waitedMs: now - this.lastWorkerSeen })
+      this.emit({ type: 'waiting-for-workers', waitedMs: now - this.lastWorkerSeen, peers })
     }
     const timeoutMs = this.opts.timeoutMs
     if (timeoutMs !== undefined && now - this.started > timeoutMs) {

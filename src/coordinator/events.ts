@@ -3,7 +3,8 @@
  * read these; so will a JSON output and a dashboard.
  */
 export type JobEvent =
-  | { type: 'waiting-for-workers', waitedMs: number }
+  /** `peers`: peers connected at all, workers or not: 0 means none was reached. */
+  | { type: 'waiting-for-workers', waitedMs: number, peers: number }
   | { type: 'worker-joined', worker: string, summary: string, unmet: string[], blender?: string }
   | { type: 'worker-left', worker: string }
   | { type: 'chunk-granted', chunk: number, worker: string, frames: number[], speculative?: boolean }
@@ -44,3 +45,6 @@ export interface JobOutcome {
   /** Hostile or malformed messages refused during the job, by kind. */
   rejected: Record<string, number>
 }
+
+/** Why a coordinator with no connection at all has no workers. */
+export const NO_PEER_HINT = 'no peer was reached: check that a worker runs at the --bootstrap address, with the same swarm key'
