@@ -13,7 +13,7 @@ import { UnsafeJobPathError } from '../blender/dependencies.js'
 import { ChunkRenderError } from '../blender/errors.js'
 import type { ChunkRenderer } from '../blender/driver.js'
 import {
-  JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
+  ANY_CHUNK, JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
   PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
 } from '../common/constants.js'
 import { messageOf, WireError } from '../common/errors.js'
@@ -292,7 +292,7 @@ export class Worker {
       return
     }
     const client = new CoordinatorClient(this.opts.node, this.opts.key, job.coordinator, jobId)
-    const fields = { job: jobId, chunk: offer.id, peer: job.coordinator.toString() }
+    const fields = { job: jobId, chunk: offer.id === ANY_CHUNK ? 'any' : offer.id, peer: job.coordinator.toString() }
     let reply
     try {
       reply = await client.claim(offer.id, capabilities)

@@ -160,6 +160,20 @@ describe('a coordinator under hostile messages', { timeout: 60_000 }, () => {
     assert.deepEqual(await frameFiles(job.outputDir), ['frame_0001.png'])
   })
 
+  it('counts a claim stream with a broken request, not one closed before its first byte', async () => {
+    const malformed = (): number => job.events.filter(e => e.type === 'message-rejected' &&
+      (e as { reason: string }).reason.startsWith('malformed-claim')).length
+    const before = malformed()
+    const silent = await mallory.dialProtocol(multiaddr(addrOf(job.node)), CLAIM_PROTOCOL)
+    await silent.close()
+    const garbled = await mallory.dialProtocol(multiaddr(addrOf(job.node)), CLAIM_PROTOCOL)
+    garbled.send(Uint8Array.of(0x05, 0xff))
+    await garbled.close()
+    await waitFor(() => malformed() > before, 'the garbled claim to be counted')
+    await new Promise(resolve => setTimeout(resolve, 200))
+    assert.equal(malformed(), before + 1, 'the silent stream was not counted against the peer')
+  })
+
   it('counted every refusal by kind', () => {
     const kinds = job.events.filter(e => e.type === 'message-rejected').map(e => (e as { reason: string }).reason.split(':')[0])
     for (const kind of ['bad-signature', 'unknown-job', 'unfit-worker', 'refused-result', 'replayed-claim', 'bad-frame', 'refused-chunk-log']) {
