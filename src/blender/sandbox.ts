@@ -158,13 +158,38 @@ export async function findSandbox (
       .filter(dir => !SYSTEM_DIRS.some(sys => isInside(dir, sys))),
     devices: gpuDevices(),
     limits: await clampToHardLimits(limits),
-    shaderSeed: await mkdtemp(join(tmpdir(), 'blendnet-shaders-'))
+    shaderSeed: await newShaderSeed(tmpdir())
   }
   const removeSeed = (): void => { rmSync(sandbox.shaderSeed as string, { recursive: true, force: true }) }
   const problem = await checkSandbox(sandbox)
   if (problem !== undefined) removeSeed()
   else process.once('exit', removeSeed)
   return problem ?? sandbox
+}
+
+/**
+ * The folder of probe shaders, named for this process so that a worker
+ * killed before its exit handler ran leaves one a later start removes.
+ */
+export async function newShaderSeed (parent: string): Promise<string> {
+  for (const name of readdirSync(parent)) {
+    const pid = Number(SEED_NAME.exec(name)?.[1])
+    if (Number.isInteger(pid) && pid > 0 && !isRunning(pid)) {
+      rmSync(join(parent, name), { recursive: true, force: true })
+    }
+  }
+  return await mkdtemp(join(parent, `blendnet-shaders-${process.pid}-`))
+}
+
+const SEED_NAME = /^blendnet-shaders-(\d+)-\w+$/
+
+function isRunning (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** Runs `true` exactly as Blender would run: user namespaces may be off. */

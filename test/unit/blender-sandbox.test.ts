@@ -1,7 +1,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
 import {
-  bwrapArgs, defaultLimits, hardLimit, limitArgs, parseSandboxMode, sandboxedCommand,
+  bwrapArgs, defaultLimits, hardLimit, limitArgs, newShaderSeed, parseSandboxMode, sandboxedCommand,
   signalOfExit, type Sandbox, type SandboxMounts
 } from '../../src/blender/sandbox.js'
 import { UsageError } from '../../src/common/errors.js'
@@ -168,5 +172,24 @@ describe('sandbox limits and outcomes', () => {
     assert.equal(parseSandboxMode(undefined), 'auto')
     assert.equal(parseSandboxMode('none'), 'none')
     assert.throws(() => parseSandboxMode('docker'), UsageError)
+  })
+})
+
+describe('the folder of probe shaders', () => {
+  it('is named for this process, and a start removes those of processes gone', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'blendnet-seeds-'))
+    try {
+      // A child that has exited: its pid is free (reuse in between is harmless: kept).
+      const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
+      await mkdir(join(parent, `blendnet-shaders-${gone}-AbC123`))
+      await mkdir(join(parent, `blendnet-shaders-${process.pid}-XyZ789`))
+      await mkdir(join(parent, 'blendnet-shaders-old'))
+      const seed = await newShaderSeed(parent)
+      assert.match(seed, new RegExp(`blendnet-shaders-${process.pid}-\\w+$`))
+      assert.deepEqual((await readdir(parent)).sort(),
+        [basename(seed), `blendnet-shaders-${process.pid}-XyZ789`, 'blendnet-shaders-old'].sort())
+    } finally {
+      await rm(parent, { recursive: true, force: true })
+    }
   })
 })
