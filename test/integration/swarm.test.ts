@@ -338,4 +338,17 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     const cached = await readdir(join(w.workDir.root, 'blobs'))
     assert.ok(cached.includes(Buffer.from(job.spec.blend.sha256).toString('hex')), cached.join(', '))
   })
+
+  it('a scene written over in place after submit ends the job saying so, not blaming its frames', async () => {
+    const job = await withJob([1, 2], 2, { sceneBytes: 3 * 1024 * 1024 })
+    const run = job.coordinator.run()
+    await waitFor(() => job.node.getProtocols().includes(CLAIM_PROTOCOL), 'the coordinator to start')
+    await writeFile(job.spec.blend.path, 'the artist copied another file onto it')
+    const outcome = await run
+    assert.equal(outcome.succeeded, false)
+    assert.deepEqual(outcome.failedFrames.map(f => f.frame), [1, 2])
+    for (const { reason } of outcome.failedFrames) {
+      assert.match(reason, /^".*" was written over on this machine while the job ran, .*run the same command again/)
+    }
+  })
 })
