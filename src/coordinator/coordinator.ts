@@ -154,7 +154,7 @@ export class Coordinator {
   private async start (): Promise<void> {
     const { node, job } = this.opts
     const files = await this.held.open(job.files)
-    this.held.watch((name) => { this.cancel(`"${name}" was written over on this machine while the job ran, so workers can no longer fetch what was submitted; save under another name (a save from Blender is fine) and run the same command again to go on`) })
+    this.held.watch((name) => { this.cancel(`"${name}" was written over on this machine while the job ran, so workers can no longer fetch what was submitted; save under another name (a save from Blender is fine) and run the same command again to render it as it is now`) })
     for (const file of files) this.blobs.add(file.sha256, file.path)
     this.blobs.addBytes(job.manifest.sha256, job.manifest.bytes)
     await this.blobs.start()
