@@ -3,7 +3,10 @@
  * through /proc/self/fd, so an artist who saves the scene again while the
  * farm renders (Blender writes a new file and renames it over the old
  * one) does not change what the workers get: they render what was
- * submitted. Where /proc is missing the files are served by their paths.
+ * submitted. A file written over in place does change what is held: that
+ * is watched for, and ends the job (coordinator.ts). Where /proc is
+ * missing the files are served by their paths, and a save by rename
+ * counts as a change too.
  */
 import { existsSync } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
