@@ -50,7 +50,7 @@ export function describeEvent (event: JobEvent): string | undefined {
     case 'lease-expired':
       return `worker ${short(event.worker)} went silent; ${framesWord(event.frames)} ${isAre(event.frames)} open again`
     case 'chunk-released':
-      return `worker ${short(event.worker)} is stopping; ${framesWord(event.frames)} ${isAre(event.frames)} open again`
+      return `worker ${short(event.worker)} handed its chunk back (stopping or restarted); ${framesWord(event.frames)} ${isAre(event.frames)} open again`
     case 'message-rejected':
     case 'chunk-progress':
       // Counted in the summary; shown live by the terminal view and the

@@ -114,7 +114,7 @@ describe('worker processes', { timeout: 300_000 }, () => {
 
     const result = await submit
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`)
-    assert.match(result.stdout as string, /is stopping; frames 1-2 are open again/)
+    assert.match(result.stdout as string, /handed its chunk back \(stopping or restarted\); frames 1-2 are open again/)
     const seconds = (Date.now() - stoppedAt) / 1000
     // Far below the 30 s lease: the chunk came back with the release.
     assert.ok(seconds < 20, `the chunk was rendered ${seconds} s after SIGTERM (the worker took ${stopSeconds} s to stop)\n${good.output()}`)
