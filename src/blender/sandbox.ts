@@ -18,6 +18,7 @@ import { availableParallelism, constants as osConstants, homedir, tmpdir, totalm
 import { delimiter, dirname, isAbsolute, join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import { UsageError } from '../common/errors.js'
+import { isAlive } from '../common/pid.js'
 import { logger } from '../common/log.js'
 import { packagePath } from '../common/paths.js'
 import type { BlenderInstall } from './install.js'
@@ -173,8 +174,8 @@ export async function findSandbox (
  */
 export async function newShaderSeed (parent: string): Promise<string> {
   for (const name of readdirSync(parent)) {
-    const pid = Number(SEED_NAME.exec(name)?.[1])
-    if (Number.isInteger(pid) && pid > 0 && !isRunning(pid)) {
+    const pid = SEED_NAME.exec(name)?.[1]
+    if (pid !== undefined && !isAlive(Number(pid))) {
       rmSync(join(parent, name), { recursive: true, force: true })
     }
   }
@@ -182,15 +183,6 @@ export async function newShaderSeed (parent: string): Promise<string> {
 }
 
 const SEED_NAME = /^blendnet-shaders-(\d+)-\w+$/
-
-function isRunning (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** Runs `true` exactly as Blender would run: user namespaces may be off. */
 async function checkSandbox (sandbox: Sandbox): Promise<string | undefined> {
