@@ -55,7 +55,8 @@ describe('benchmarks, tiny runs', { timeout: 180_000 }, () => {
     const r = await runClaims({ workers: 2, frames: 10, chunkSize: 1, frameMs: 20, hosts: 1 })
 
     assert.equal(r.framesDone, 10)
-    assert.equal(r.granted.length, 10)
+    // One grant a frame, and maybe a speculative copy of the last ones.
+    assert.ok(r.granted.length >= 10 && r.granted.length <= 10 + 2, `${r.granted.length} grants`)
     assert.equal(r.firstGrant.length, 2)
     assert.ok(r.coordinator.fromStream.length >= 10)
     assert.equal(r.coordinator.fromRequest.length, r.coordinator.fromStream.length)
