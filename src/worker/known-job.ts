@@ -34,6 +34,9 @@ export class KnownJob {
   private readonly refusedHere = new Set<number>()
   /** Chunks this worker failed: the coordinator will not grant them again. */
   private readonly failedHere = new Set<number>()
+  /** Failures counted, not chunks: a coordinator that grants the same
+   * chunk again and again must not be claimed from forever. */
+  private failures = 0
 
   /** Told to wait for the next announcement: nothing is open for it, or
    * faster workers will render what is. */
@@ -106,11 +109,12 @@ export class KnownJob {
 
   failed (chunkId: number): void {
     this.failedHere.add(chunkId)
+    this.failures++
   }
 
   nextOffer (): Offer | undefined {
     // The coordinator refuses us after this many; don't ask.
-    if (this.failedHere.size >= MAX_WORKER_FAILURES || this.waiting) return undefined
+    if (this.failures >= MAX_WORKER_FAILURES || this.waiting) return undefined
     const open = this.announcement.openChunks.filter(c =>
       !this.taken.has(c.id) && !this.refusedHere.has(c.id) &&
       !this.failedHere.has(c.id) && c.frames.length > 0)
