@@ -6,6 +6,7 @@ import { ADAPTIVE_MAX_CHUNK, DEFAULT_CHUNK_TARGET_MS } from '../common/constants
 import { formatDuration, parseDuration } from '../common/duration.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
 import { Coordinator } from '../coordinator/coordinator.js'
+import { withFramesGone } from '../coordinator/events.js'
 import type { SchedulerOptions } from '../coordinator/scheduler.js'
 import { Journal, journalPath } from '../coordinator/journal.js'
 import { OutputFolder } from '../coordinator/output.js'
@@ -260,9 +261,13 @@ export async function submitCommand (args: string[]): Promise<number> {
     const running = coordinator.run()
     cancel = (reason) => { coordinator.cancel(reason) }
     if (interrupted !== undefined) cancel(`interrupted (${interrupted})`)
-    const outcome = await running
+    const ran = await running
     await node.stop()
     await journal.close()
+    // Only what is in the folder now counts as done.
+    const failed = new Set(ran.failedFrames.map(f => f.frame))
+    const gone = await output.missing(frames.filter(f => !failed.has(f)))
+    const outcome = withFramesGone(ran, gone, resume.done)
     progress.finish(outcome, Date.now() - started, interrupted)
     printSummary(outcome, plan.outputDir, Date.now() - started)
     const endedBySignal = interrupted !== undefined

@@ -58,6 +58,9 @@ export class Journal {
   private size = 0
   /** Appends run one at a time, so lines never interleave. */
   private queue: Promise<void> = Promise.resolve()
+  /** This render's last line per frame, read or written: what a journal
+   * removed while the job runs is written anew with. */
+  private readonly lines = new Map<number, string>()
   private broken?: OutputWriteError
 
   constructor (readonly outputDir: string, readonly renderKey: string) {
@@ -79,7 +82,10 @@ export class Journal {
       if (line.trim() === '') continue
       const record = parseRecord(line)
       if (record === undefined) skipped++
-      else if (record.render === this.renderKey) found.set(record.frame, record)
+      else if (record.render === this.renderKey) {
+        found.set(record.frame, record)
+        this.lines.set(record.frame, line + '\n')
+      }
     }
     if (skipped > 0) log.warn('skipped unreadable journal lines', { path: this.path, lines: skipped })
     return found
@@ -116,7 +122,10 @@ export class Journal {
       sha256: Buffer.from(sha256).toString('hex'), at: new Date().toISOString()
     }
     const line = JSON.stringify(record) + '\n'
-    const appended = this.queue.then(async () => { await this.write(line) })
+    const appended = this.queue.then(async () => {
+      await this.write(line)
+      this.lines.set(frame, line)
+    })
     this.queue = appended.catch(() => {})
     await appended
   }
@@ -143,9 +152,27 @@ export class Journal {
     }
   }
 
-  /** Created on first use; a torn last line is ended so the next one parses. */
+  /**
+   * Created on first use; a torn last line is ended so the next one parses.
+   * A journal removed or replaced since (someone cleaned `.blendnet/` while
+   * the job ran) is written anew, with this render's lines so far: appends
+   * to the old handle would vouch for frames in a file nobody can read.
+   */
   private async openForAppend (): Promise<FileHandle> {
-    if (this.handle !== undefined) return this.handle
+    if (this.handle !== undefined) {
+      const [held, named] = await Promise.all([this.handle.stat(), stat(this.path).catch(() => undefined)])
+      if (named !== undefined && named.ino === held.ino && named.dev === held.dev) return this.handle
+      log.warn('the journal was removed while the job ran; writing it anew', { path: this.path, frames: this.lines.size })
+      await this.handle.close().catch(() => {})
+      this.handle = undefined
+      const handle = await this.openForAppend()
+      const earlier = [...this.lines.values()].join('')
+      if (earlier !== '') {
+        await handle.write(earlier)
+        this.size += Buffer.byteLength(earlier)
+      }
+      return handle
+    }
     const dir = join(this.outputDir, JOURNAL_DIR)
     await mkdir(dir, { recursive: true })
     const handle = await open(this.path, 'a+')

@@ -8,7 +8,7 @@
  * checked, but only the first is written and journaled.
  */
 import { randomBytes } from 'node:crypto'
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import type { Stream } from '@libp2p/interface'
 import { verifyImage, type ExpectedImage } from '../image/verify.js'
@@ -58,6 +58,19 @@ export class OutputFolder {
       .filter(entry => entry.isDirectory()).map(entry => entry.name))
     if (folders.size === 0) return []
     return frames.filter(frame => folders.has(frameFileName(frame, this.image.format)))
+  }
+
+  /**
+   * The frames of `frames` whose file is not in the folder: removed by
+   * someone while the job ran, or the folder with them.
+   */
+  async missing (frames: readonly number[]): Promise<number[]> {
+    const gone: number[] = []
+    for (const frame of frames) {
+      const info = await stat(this.pathOf(frame)).catch(() => undefined)
+      if (info === undefined || !info.isFile()) gone.push(frame)
+    }
+    return gone
   }
 
   /**

@@ -138,6 +138,36 @@ describe('resume: the same submit continues the job', { timeout: 300_000 }, () =
     assert.deepEqual((await readdir(output)).filter(n => n.endsWith('.part')), [], 'temp files of the killed run are gone')
   })
 
+  it('a frame and the journal removed while the job runs: not counted done, the journal written anew, the rerun renders that frame', async () => {
+    const output = join(dir, 'cleaned')
+    const proc = execa(process.execPath, [CLI, ...submitArgs(output, 3)],
+      { reject: false, all: true, env: TEST_ENV })
+    let seen = ''
+    let removed: Promise<void> | undefined
+    proc.stdout?.on('data', (d: Buffer) => {
+      seen += d.toString()
+      if (removed === undefined && /frame 1 done \(\d+\/12\)/.test(seen) && /\((3|4|5)\/12\)/.test(seen)) {
+        removed = Promise.all([
+          rm(join(output, 'frame_0001.png')), rm(join(output, '.blendnet'), { recursive: true })
+        ]).then(() => {})
+      }
+    })
+    const first = await proc
+    assert.ok(removed !== undefined, `nothing was removed mid-job:\n${seen}`)
+    await removed
+    const out = first.stdout as string
+    assert.equal(first.exitCode, 1, `${out}\n${first.stderr}`)
+    assert.match(out, /^job failed: 1 of 12 frames not rendered \(11 done, in /m)
+    assert.match(out, /^ {2}frame 1: removed from the output folder while the job ran$/m)
+    // Frames journaled before the removal are in the new journal too.
+    assert.deepEqual(await journaled(output), FRAMES.filter(f => f !== 1))
+
+    const rerun = await runCli(submitArgs(output, 3))
+    assert.equal(rerun.exitCode, 0, `${rerun.stdout}\n${rerun.stderr}`)
+    assert.deepEqual(await renderedFor(rerun.stdout as string), [1])
+    await assertAllFramesOnce(output)
+  })
+
   it('a journal that cannot be written stops submit with the reason; once fixed, the same command completes', async () => {
     const output = join(dir, 'unwritable')
     await mkdir(output)

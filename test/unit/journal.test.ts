@@ -136,6 +136,24 @@ describe('journal', () => {
     assert.equal(check.done.size, 0)
   })
 
+  it('a journal removed while the job runs is written anew, with the frames of this render so far', async () => {
+    const dir = await folder()
+    const earlier = new Journal(dir, KEY)
+    await landFrame(earlier, 1)
+    await earlier.close()
+    const journal = new Journal(dir, KEY)
+    await journal.check([1, 2, 3], 'PNG') // a resumed job reads its earlier lines
+    await landFrame(journal, 2)
+    await rm(join(dir, '.blendnet'), { recursive: true })
+    await landFrame(journal, 3)
+    await journal.close()
+
+    const frames = (await readFile(journalPath(dir), 'utf8')).trimEnd().split('\n').map(l => JSON.parse(l).frame)
+    assert.deepEqual(frames, [1, 2, 3])
+    const check = await new Journal(dir, KEY).check([1, 2, 3], 'PNG')
+    assert.deepEqual([...check.done].sort((a, b) => a - b), [1, 2, 3])
+  })
+
   it('an append that fails (a full disk) raises OutputWriteError, and so does every later one', async () => {
     const dir = await folder()
     await mkdir(join(dir, '.blendnet'))
