@@ -6,10 +6,9 @@ import { ADAPTIVE_MAX_CHUNK, DEFAULT_CHUNK_TARGET_MS } from '../common/constants
 import { formatDuration, parseDuration } from '../common/duration.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
 import { Coordinator } from '../coordinator/coordinator.js'
-import { withFramesGone } from '../coordinator/events.js'
 import type { SchedulerOptions } from '../coordinator/scheduler.js'
 import { Journal, journalPath } from '../coordinator/journal.js'
-import { OutputFolder } from '../coordinator/output.js'
+import { OutputFolder, outcomeInFolder } from '../coordinator/output.js'
 import { lockOutput } from '../coordinator/output-lock.js'
 import { formatFrameList } from '../job/frames.js'
 import { frameFileName } from '../job/naming.js'
@@ -213,6 +212,7 @@ export async function submitCommand (args: string[]): Promise<number> {
       .then(async () => await journal.check(frames, spec.settings.format))
       .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
     printResume(resume, frames.length, input.outputDir, journalPath(input.outputDir))
+    await output.vouchFor(resume.done)
     await progress.start({
       jobId: spec.jobId, scene: spec.settings.scene, blend: spec.blend.name, format: spec.settings.format,
       frames, chunks: spec.chunks.length, alreadyDone: [...resume.done], output: plan.outputDir
@@ -264,10 +264,8 @@ export async function submitCommand (args: string[]): Promise<number> {
     const ran = await running
     await node.stop()
     await journal.close()
-    // Only what is in the folder now counts as done.
-    const failed = new Set(ran.failedFrames.map(f => f.frame))
-    const gone = await output.missing(frames.filter(f => !failed.has(f)))
-    const outcome = withFramesGone(ran, gone, resume.done)
+    // Only what is in the folder now, as it was written, counts as done.
+    const outcome = outcomeInFolder(ran, await output.audit(), resume.done)
     progress.finish(outcome, Date.now() - started, interrupted)
     printSummary(outcome, plan.outputDir, Date.now() - started)
     const endedBySignal = interrupted !== undefined

@@ -46,23 +46,5 @@ export interface JobOutcome {
   rejected: Record<string, number>
 }
 
-/**
- * The outcome once the frames in `gone`, counted done, were found missing
- * from the output folder at the end: failed, so that running the same
- * submit again renders them.
- */
-export function withFramesGone (outcome: JobOutcome, gone: readonly number[],
-  alreadyDone: ReadonlySet<number>): JobOutcome {
-  if (gone.length === 0) return outcome
-  const failed = gone.map(frame => ({ frame, reason: 'removed from the output folder while the job ran' }))
-  return {
-    ...outcome,
-    succeeded: false,
-    done: outcome.done - gone.length,
-    alreadyThere: outcome.alreadyThere - gone.filter(frame => alreadyDone.has(frame)).length,
-    failedFrames: [...outcome.failedFrames, ...failed].sort((a, b) => a.frame - b.frame)
-  }
-}
-
 /** Why a coordinator with no connection at all has no workers. */
 export const NO_PEER_HINT = 'no peer was reached: check that a worker runs at the --bootstrap address, with the same swarm key'

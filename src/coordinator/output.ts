@@ -8,12 +8,14 @@
  * checked, but only the first is written and journaled.
  */
 import { randomBytes } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
 import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import type { Stream } from '@libp2p/interface'
 import { verifyImage, type ExpectedImage } from '../image/verify.js'
 import { frameFileName } from '../job/naming.js'
 import { LocalWriteError, receiveFile } from '../net/streams.js'
+import type { JobOutcome } from './events.js'
 import type { Journal } from './journal.js'
 
 /** `.frame_0007.png.3fa2c1d0.part`, as receive() names its temp files. */
@@ -21,6 +23,34 @@ const TEMP_NAME = /^\.frame_-?\d+\.\w+\.[0-9a-f]{8}\.part$/
 
 /** `duplicate`: a good copy of a frame another upload wrote first. */
 export type WriteResult = { ok: true, path: string } | { ok: false, reason: string, duplicate?: boolean }
+
+export interface FolderAudit {
+  intact: Set<number>
+  gone: number[]
+  changed: number[]
+}
+
+/**
+ * The job's outcome as the folder has it at the end: a frame counts done
+ * only if it is there as written (or as found on resume), also one the
+ * coordinator had written when the job was stopped; one removed or
+ * written over since fails, so the same command renders it again.
+ */
+export function outcomeInFolder (ran: JobOutcome, audit: FolderAudit,
+  alreadyDone: ReadonlySet<number>): JobOutcome {
+  const failedFrames = [
+    ...ran.failedFrames.filter(f => !audit.intact.has(f.frame) && !audit.gone.includes(f.frame) && !audit.changed.includes(f.frame)),
+    ...audit.gone.map(frame => ({ frame, reason: 'removed from the output folder while the job ran' })),
+    ...audit.changed.map(frame => ({ frame, reason: 'written over in the output folder while the job ran' }))
+  ].sort((a, b) => a.frame - b.frame)
+  return {
+    ...ran,
+    succeeded: failedFrames.length === 0,
+    done: ran.total - failedFrames.length,
+    alreadyThere: [...alreadyDone].filter(frame => audit.intact.has(frame)).length,
+    failedFrames
+  }
+}
 
 /** The output folder cannot take a frame: the job cannot go on. */
 export class OutputWriteError extends Error {
@@ -30,6 +60,8 @@ export class OutputWriteError extends Error {
 export class OutputFolder {
   /** Frames written in this run, or being written. */
   private readonly taken = new Set<number>()
+  /** Frames written, or found there on resume, as they were then. */
+  private readonly vouched = new Map<number, { ino: number, size: number, mtimeMs: number }>()
 
   /** With a journal, each frame written is recorded in it (journal.ts). */
   constructor (readonly dir: string, private image: ExpectedImage,
@@ -61,16 +93,33 @@ export class OutputFolder {
   }
 
   /**
-   * The frames of `frames` whose file is not in the folder: removed by
-   * someone while the job ran, or the folder with them.
+   * Frames found in the folder as the journal says before the job starts:
+   * vouched for, like the frames written, until the audit at the end.
    */
-  async missing (frames: readonly number[]): Promise<number[]> {
-    const gone: number[] = []
-    for (const frame of frames) {
-      const info = await stat(this.pathOf(frame)).catch(() => undefined)
-      if (info === undefined || !info.isFile()) gone.push(frame)
+  async vouchFor (frames: Iterable<number>): Promise<void> {
+    for (const frame of frames) await this.fingerprint(frame)
+  }
+
+  /**
+   * Which frames vouched for are still in the folder as they were, and
+   * which someone removed or wrote over while the job ran: only the
+   * first count as done. A stat each, no hashing: a job's frames can be
+   * hundreds of gigabytes.
+   */
+  async audit (): Promise<FolderAudit> {
+    const audit: FolderAudit = { intact: new Set(), gone: [], changed: [] }
+    for (const [frame, was] of this.vouched) {
+      const now = await stat(this.pathOf(frame)).catch(() => undefined)
+      if (now === undefined || !now.isFile()) audit.gone.push(frame)
+      else if (now.ino !== was.ino || now.size !== was.size || now.mtimeMs !== was.mtimeMs) audit.changed.push(frame)
+      else audit.intact.add(frame)
     }
-    return gone
+    return audit
+  }
+
+  private async fingerprint (frame: number): Promise<void> {
+    const info = await stat(this.pathOf(frame)).catch(() => undefined)
+    if (info !== undefined) this.vouched.set(frame, { ino: info.ino, size: info.size, mtimeMs: info.mtimeMs })
   }
 
   /**
@@ -82,6 +131,10 @@ export class OutputFolder {
     const final = this.pathOf(frame)
     const temp = join(this.dir, `.${frameFileName(frame, this.image.format)}.${randomBytes(4).toString('hex')}.part`)
     try {
+      // Made again if someone removed it: the frames still to come are
+      // kept; those that went with it fail the job (audit()). Sync: the
+      // stream's bytes must find receiveFile listening.
+      try { mkdirSync(this.dir, { recursive: true }) } catch {}
       const got = await receiveFile(stream, temp, size)
       const problem = Buffer.compare(got.sha256, sha256) !== 0
         ? 'SHA-256 does not match the bytes received'
@@ -99,6 +152,7 @@ export class OutputFolder {
           throw new OutputWriteError(`cannot write ${final}: ${err.message}`, { cause: err })
         })
         await this.journal?.append(frame, basename(final), size, sha256)
+        await this.fingerprint(frame)
       } catch (err) {
         this.taken.delete(frame)
         throw err

@@ -138,33 +138,36 @@ describe('resume: the same submit continues the job', { timeout: 300_000 }, () =
     assert.deepEqual((await readdir(output)).filter(n => n.endsWith('.part')), [], 'temp files of the killed run are gone')
   })
 
-  it('a frame and the journal removed while the job runs: not counted done, the journal written anew, the rerun renders that frame', async () => {
+  it('frames removed or written over while the job runs are not counted done; a removed journal is written anew; the rerun renders them', async () => {
     const output = join(dir, 'cleaned')
     const proc = execa(process.execPath, [CLI, ...submitArgs(output, 3)],
       { reject: false, all: true, env: TEST_ENV })
     let seen = ''
-    let removed: Promise<void> | undefined
+    let meddled: Promise<void> | undefined
     proc.stdout?.on('data', (d: Buffer) => {
       seen += d.toString()
-      if (removed === undefined && /frame 1 done \(\d+\/12\)/.test(seen) && /\((3|4|5)\/12\)/.test(seen)) {
-        removed = Promise.all([
-          rm(join(output, 'frame_0001.png')), rm(join(output, '.blendnet'), { recursive: true })
+      if (meddled === undefined && /^frame 1 done/m.test(seen) && /^frame 2 done \(([2-6])\/12\)/m.test(seen)) {
+        meddled = Promise.all([
+          rm(join(output, 'frame_0001.png')),
+          writeFile(join(output, 'frame_0002.png'), 'not a frame any more'),
+          rm(join(output, '.blendnet'), { recursive: true })
         ]).then(() => {})
       }
     })
     const first = await proc
-    assert.ok(removed !== undefined, `nothing was removed mid-job:\n${seen}`)
-    await removed
+    assert.ok(meddled !== undefined, `nothing was touched mid-job:\n${seen}`)
+    await meddled
     const out = first.stdout as string
     assert.equal(first.exitCode, 1, `${out}\n${first.stderr}`)
-    assert.match(out, /^job failed: 1 of 12 frames not rendered \(11 done, in /m)
+    assert.match(out, /^job failed: 2 of 12 frames not rendered \(10 done, in /m)
     assert.match(out, /^ {2}frame 1: removed from the output folder while the job ran$/m)
-    // Frames journaled before the removal are in the new journal too.
-    assert.deepEqual(await journaled(output), FRAMES.filter(f => f !== 1))
+    assert.match(out, /^ {2}frame 2: written over in the output folder while the job ran$/m)
+    // Frames journaled before the journal went are in the new one too.
+    assert.deepEqual(await journaled(output), FRAMES.filter(f => f > 2))
 
     const rerun = await runCli(submitArgs(output, 3))
     assert.equal(rerun.exitCode, 0, `${rerun.stdout}\n${rerun.stderr}`)
-    assert.deepEqual(await renderedFor(rerun.stdout as string), [1])
+    assert.deepEqual(await renderedFor(rerun.stdout as string), [1, 2])
     await assertAllFramesOnce(output)
   })
 
