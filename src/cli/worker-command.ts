@@ -117,9 +117,11 @@ export async function workerCommand (args: string[]): Promise<number> {
   const swarmKey = await resolveSwarmKey(stringFlag(parsed, 'swarm-key'))
   const workDirFlag = stringFlag(parsed, 'work-dir')
   // A worker given its own --work-dir keeps its key there, so that several
-  // workers on one machine have their own peer IDs.
-  const identity = await openIdentity('worker', stringFlag(parsed, 'key') ??
-    (workDirFlag === undefined ? undefined : WorkDir.keyPath(resolve(workDirFlag))))
+  // workers on one machine have their own peer IDs; a new work dir is made.
+  const keyFlag = stringFlag(parsed, 'key')
+  const identity = keyFlag !== undefined || workDirFlag === undefined
+    ? await openIdentity('worker', keyFlag)
+    : await openIdentity('worker', WorkDir.keyPath(resolve(workDirFlag)), true)
   const { key } = identity
   say(describeSwarm(swarmKey))
   const blender = await findBlender(stringFlag(parsed, 'blender'))

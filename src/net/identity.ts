@@ -56,8 +56,14 @@ export async function readPrivateFile (path: string, what: string): Promise<Buff
   }
 }
 
-/** The key in `path`, created (mode 0600) when there is none. */
-export async function loadOrCreatePeerKey (path: string): Promise<{ key: PrivateKey, created: boolean }> {
+/**
+ * The key in `path`, created (mode 0600) when there is none. Its folder is
+ * made only when it is blendnet's own (`makeFolder`; by default the config
+ * dir): a mistyped --key path must not quietly make folders and a new
+ * identity somewhere else.
+ */
+export async function loadOrCreatePeerKey (path: string,
+  makeFolder = dirname(path) === configDir()): Promise<{ key: PrivateKey, created: boolean }> {
   try {
     const bytes = await readPrivateFile(path, 'the peer key')
     try {
@@ -70,11 +76,13 @@ export async function loadOrCreatePeerKey (path: string): Promise<{ key: Private
   }
   const key = await newPeerKey()
   try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+    if (makeFolder) await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     await writeFile(path, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
     // Another process created it first: use that one.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return await loadOrCreatePeerKey(path)
+    if (code === 'EEXIST') return await loadOrCreatePeerKey(path, makeFolder)
+    if (code === 'ENOENT') throw new UsageError(`cannot create the peer key ${path}: the folder ${dirname(path)} does not exist`)
     throw new UsageError(`cannot create the peer key ${path}: ${(err as Error).message}`)
   }
   return { key, created: true }
@@ -97,10 +105,10 @@ export interface Identity {
  * is refused, a second submit runs under a one-off key and says so.
  */
 export async function openIdentity (command: 'worker' | 'submit',
-  explicitKey?: string): Promise<Identity> {
+  explicitKey?: string, makeFolder?: boolean): Promise<Identity> {
   if (explicitKey !== undefined) {
     const path = resolve(explicitKey)
-    return { ...await loadOrCreatePeerKey(path), path }
+    return { ...await loadOrCreatePeerKey(path, makeFolder), path }
   }
   const path = defaultKeyPath()
   const loaded = await loadOrCreatePeerKey(path)

@@ -40,14 +40,27 @@ describe('peer keys', () => {
   })
 
   it('are created 0600 in a 0700 folder on first use, and the same key is read after', async () => {
-    const path = join(dir, 'new', 'peer.key')
-    const first = await loadOrCreatePeerKey(path)
-    assert.equal(first.created, true)
-    assert.equal((await stat(path)).mode & 0o777, 0o600)
-    assert.equal((await stat(join(dir, 'new'))).mode & 0o777, 0o700)
-    const again = await loadOrCreatePeerKey(path)
-    assert.equal(again.created, false)
-    assert.equal(peerIdFromPrivateKey(again.key).toString(), peerIdFromPrivateKey(first.key).toString())
+    const config = process.env.BLENDNET_CONFIG_DIR
+    process.env.BLENDNET_CONFIG_DIR = join(dir, 'new')
+    try {
+      const path = defaultKeyPath()
+      const first = await loadOrCreatePeerKey(path)
+      assert.equal(first.created, true)
+      assert.equal((await stat(path)).mode & 0o777, 0o600)
+      assert.equal((await stat(join(dir, 'new'))).mode & 0o777, 0o700)
+      const again = await loadOrCreatePeerKey(path)
+      assert.equal(again.created, false)
+      assert.equal(peerIdFromPrivateKey(again.key).toString(), peerIdFromPrivateKey(first.key).toString())
+    } finally {
+      process.env.BLENDNET_CONFIG_DIR = config
+    }
+  })
+
+  it('are not created in a folder that does not exist, outside the config dir', async () => {
+    const path = join(dir, 'typo', 'peer.key')
+    await assert.rejects(loadOrCreatePeerKey(path),
+      usageError(/^cannot create the peer key \S+peer\.key: the folder \S+typo does not exist$/))
+    await assert.rejects(stat(join(dir, 'typo')), /ENOENT/)
   })
 
   it('are refused when other users can read them, or when they are not keys', async () => {
