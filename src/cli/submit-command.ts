@@ -213,6 +213,13 @@ export async function submitCommand (args: string[]): Promise<number> {
       .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
     printResume(resume, frames.length, input.outputDir, journalPath(input.outputDir))
     await output.vouchFor(resume.done)
+    // Files a frame will replace that no render of this job made (the
+    // journal does not list them): said once, before anything is written.
+    const journaled = new Set([...resume.done, ...resume.changed])
+    const foreign = await output.present(frames.filter(f => !journaled.has(f)))
+    if (foreign.length > 0) {
+      say(`note: ${count(foreign.length, 'file')} in --output "${input.outputDir}" not made by this render will be replaced (${foreign.length === 1 ? 'frame' : 'frames'} ${formatFrameList(foreign)})`)
+    }
     await progress.start({
       jobId: spec.jobId, scene: spec.settings.scene, blend: spec.blend.name, format: spec.settings.format,
       frames, chunks: spec.chunks.length, alreadyDone: [...resume.done], output: plan.outputDir

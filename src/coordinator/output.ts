@@ -92,6 +92,15 @@ export class OutputFolder {
     return frames.filter(frame => folders.has(frameFileName(frame, this.image.format)))
   }
 
+  /** The frames of `frames` whose file name is taken in the folder. */
+  async present (frames: readonly number[]): Promise<number[]> {
+    const found: number[] = []
+    for (const frame of frames) {
+      if (await stat(this.pathOf(frame)).then(() => true, () => false)) found.push(frame)
+    }
+    return found
+  }
+
   /**
    * Frames found in the folder as the journal says before the job starts:
    * vouched for, like the frames written, until the audit at the end.
