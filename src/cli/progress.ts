@@ -46,7 +46,7 @@ export function describeEvent (event: JobEvent): string | undefined {
       return `frame ${event.frame} from ${short(event.worker)} rejected: ${printable(event.reason)}`
     case 'chunk-failed':
       return `${framesWord(event.frames)} failed on ${short(event.worker)}: ${printable(event.reason)}` +
-        (event.final ? ' (giving up on it)' : ' (will retry elsewhere)')
+        (event.final ? ' (not retried: these frames fail the job)' : ' (will retry elsewhere)')
     case 'lease-expired':
       return `worker ${short(event.worker)} went silent; ${framesWord(event.frames)} ${isAre(event.frames)} open again`
     case 'chunk-released':
