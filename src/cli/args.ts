@@ -54,10 +54,11 @@ export function parse (command: string, args: string[], options: Options,
 }
 
 function parseFlags (command: string, args: string[], options: Options): Parsed {
+  let parsed
   try {
-    return parseArgs({
-      args: joinValues(args, options), options, allowPositionals: true, strict: true
-    }) as Parsed
+    parsed = parseArgs({
+      args: joinValues(args, options), options, allowPositionals: true, strict: true, tokens: true
+    })
   } catch (err) {
     const first = (err as Error).message.split('\n')[0]
     const flag = /Option '(--[\w-]+)/.exec(first)?.[1]
@@ -66,6 +67,18 @@ function parseFlags (command: string, args: string[], options: Options): Parsed 
       : first.replace(/^Unknown option '([^']+)'.*$/, 'unknown option $1')
     throw new UsageError(`${command}: ${said} (see blendnet ${command} --help)`)
   }
+  // parseArgs keeps the last of a flag given twice; `--frames 1-3 --frames
+  // 4-5` is more likely a slip than a wish to render only 4-5.
+  const seen = new Map<string, string>()
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || options[token.name]?.type !== 'string' || options[token.name]?.multiple === true) continue
+    const earlier = seen.get(token.name)
+    if (earlier !== undefined) {
+      throw new UsageError(`${command}: --${token.name} is given twice ("${earlier}" and "${token.value ?? ''}"); give it once`)
+    }
+    seen.set(token.name, token.value ?? '')
+  }
+  return { values: parsed.values, positionals: parsed.positionals } as Parsed
 }
 
 export function stringFlag (parsed: Parsed, name: string): string | undefined {

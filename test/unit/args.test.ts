@@ -18,6 +18,14 @@ describe('command-line flags', () => {
       err instanceof UsageError && /--frmaes/.test(err.message))
   })
 
+  it('refuse a flag of one value given twice, not a repeatable one', () => {
+    const options = { frames: { type: 'string' as const }, bootstrap: { type: 'string' as const, multiple: true } }
+    assert.throws(() => parse('submit', ['x.blend', '--frames', '1-3', '--frames=4-5'], options),
+      (err: Error) => err instanceof UsageError && err.message === 'submit: --frames is given twice ("1-3" and "4-5"); give it once')
+    const parsed = parse('submit', ['x.blend', '--bootstrap', 'a', '--bootstrap', 'b', '--frames', '1'], options)
+    assert.deepEqual(parsed.values.bootstrap, ['a', 'b'])
+  })
+
   it('refuse a bootstrap address without a peer id', () => {
     assert.throws(() => bootstrapAddrs(['/ip4/127.0.0.1/tcp/4001']), /no \/p2p\//)
     assert.throws(() => bootstrapAddrs(['not an address']), /not a multiaddr/)
