@@ -206,7 +206,10 @@ export async function submitCommand (args: string[]): Promise<number> {
     // Running the same command again continues the job: frames the
     // journal vouches for are not rendered again.
     const started = Date.now()
-    const journal = new Journal(plan.outputDir, renderKeyOf(spec))
+    const journal = new Journal(plan.outputDir, renderKeyOf(spec), async () => {
+      // `.blendnet/` was removed mid-job: take the lock again, if no one else has.
+      await lockOutput(plan.outputDir, input.outputDir).catch((err: Error) => { say(`warning: ${err.message}`) })
+    })
     const output = new OutputFolder(plan.outputDir, spec.settings, journal)
     const resume = await output.removeStaleTemps()
       .then(async () => await journal.check(frames, spec.settings.format))

@@ -63,7 +63,10 @@ export class Journal {
   private readonly lines = new Map<number, string>()
   private broken?: OutputWriteError
 
-  constructor (readonly outputDir: string, readonly renderKey: string) {
+  /** `onRenewed` runs after a journal removed mid-job was written anew:
+   * what else went with `.blendnet/` (the submit lock) can come back too. */
+  constructor (readonly outputDir: string, readonly renderKey: string,
+    private readonly onRenewed?: () => Promise<void>) {
     this.path = journalPath(outputDir)
   }
 
@@ -171,6 +174,7 @@ export class Journal {
         await handle.write(earlier)
         this.size += Buffer.byteLength(earlier)
       }
+      await this.onRenewed?.()
       return handle
     }
     const dir = join(this.outputDir, JOURNAL_DIR)

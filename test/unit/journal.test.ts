@@ -141,17 +141,21 @@ describe('journal', () => {
     const earlier = new Journal(dir, KEY)
     await landFrame(earlier, 1)
     await earlier.close()
-    const journal = new Journal(dir, KEY)
+    let renewed = 0
+    const journal = new Journal(dir, KEY, async () => { renewed++ })
     await journal.check([1, 2, 3], 'PNG') // a resumed job reads its earlier lines
     await landFrame(journal, 2)
+    assert.equal(renewed, 0)
     await rm(join(dir, '.blendnet'), { recursive: true })
     await landFrame(journal, 3)
+    await landFrame(journal, 4)
     await journal.close()
+    assert.equal(renewed, 1)
 
     const frames = (await readFile(journalPath(dir), 'utf8')).trimEnd().split('\n').map(l => JSON.parse(l).frame)
-    assert.deepEqual(frames, [1, 2, 3])
-    const check = await new Journal(dir, KEY).check([1, 2, 3], 'PNG')
-    assert.deepEqual([...check.done].sort((a, b) => a - b), [1, 2, 3])
+    assert.deepEqual(frames, [1, 2, 3, 4])
+    const check = await new Journal(dir, KEY).check([1, 2, 3, 4], 'PNG')
+    assert.deepEqual([...check.done].sort((a, b) => a - b), [1, 2, 3, 4])
   })
 
   it('an append that fails (a full disk) raises OutputWriteError, and so does every later one', async () => {
