@@ -22,7 +22,7 @@ import type { WorkDir } from './work-dir.js'
 
 const log = logger('worker:sharing')
 
-interface SharedJob { manifest: string, files: Map<string, ManifestFile> }
+interface SharedJob { files: Map<string, ManifestFile> }
 
 export class FileSharing {
   /** Piece bytes fetched from the coordinator and from other workers. */
@@ -68,14 +68,14 @@ export class FileSharing {
   }
 
   /** Serve this job's files from now on, as far as they are here. */
-  addJob (coordinator: string, jobId: string, manifestHash: string, files: ManifestFile[]): void {
+  addJob (coordinator: string, jobId: string, files: ManifestFile[]): void {
     const byHash = new Map(files.filter(f => pieceListOf(f) !== undefined).map(f => [hex(f.sha256), f]))
-    this.jobs.set(`${coordinator}/${jobId}`, { manifest: manifestHash, files: byHash })
+    this.jobs.set(`${coordinator}/${jobId}`, { files: byHash })
   }
 
   /** The job is over: nobody may ask for its files any more. */
-  forgetManifest (manifestHash: string): void {
-    for (const [key, job] of this.jobs) if (job.manifest === manifestHash) this.jobs.delete(key)
+  forgetJob (coordinator: string, jobId: string): void {
+    this.jobs.delete(`${coordinator}/${jobId}`)
   }
 
   /** The file is whole at its blob path, verified: serve all of it. */

@@ -68,11 +68,13 @@ export class JobFiles {
 
   /**
    * The job's files in place, prepared once however many chunks ask.
-   * Keyed by the manifest's hash, not the job id a peer chose: another
-   * peer announcing the same id cannot make a job render its files.
+   * Keyed by the coordinator, the job and the manifest's hash: another
+   * peer announcing the same id cannot make a job render its files, and
+   * two jobs of one scene each have their own folder (and Blender), so
+   * that one ending removes nothing the other renders from.
    */
   async prepare (jobId: string, from: PeerId, manifestRef: BlobRef): Promise<PreparedJob> {
-    const key = hex(manifestRef.sha256)
+    const key = preparedKey(from.toString(), jobId, manifestRef)
     let pending = this.prepared.get(key)
     if (pending === undefined) {
       pending = this.build(jobId, from, manifestRef)
@@ -82,9 +84,9 @@ export class JobFiles {
     return pending
   }
 
-  forget (manifestRef: BlobRef): void {
-    this.prepared.delete(hex(manifestRef.sha256))
-    this.sharing.forgetManifest(hex(manifestRef.sha256))
+  forget (coordinator: string, jobId: string, manifestRef: BlobRef): void {
+    this.prepared.delete(preparedKey(coordinator, jobId, manifestRef))
+    this.sharing.forgetJob(coordinator, jobId)
   }
 
   private async build (jobId: string, from: PeerId, manifestRef: BlobRef): Promise<PreparedJob> {
@@ -98,7 +100,7 @@ export class JobFiles {
     const byPath = new Map(manifest.files.map(f => [f.path, f]))
     const before = this.fetchedBytes
     await this.sharing.start()
-    this.sharing.addJob(from.toString(), jobId, hex(manifestRef.sha256), manifest.files)
+    this.sharing.addJob(from.toString(), jobId, manifest.files)
     for (const file of manifest.files) {
       const shared = pieceListOf(file) !== undefined && file.size >= SHARED_FETCH_MIN_BYTES
       await this.cached(from, refOf(file), !shared
@@ -212,4 +214,8 @@ async function signatureOf (path: string): Promise<string | undefined> {
 
 async function exists (path: string): Promise<boolean> {
   return access(path).then(() => true, () => false)
+}
+
+function preparedKey (coordinator: string, jobId: string, manifestRef: BlobRef): string {
+  return `${coordinator}/${jobId}/${hex(manifestRef.sha256)}`
 }

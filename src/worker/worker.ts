@@ -239,7 +239,7 @@ export class Worker {
     // Nothing left to render or deliver for it: stop before its files go.
     if (this.currentJob === id) this.current?.abort()
     await this.prefetches.forget(id)
-    this.files.forget(job.announcement.manifest)
+    this.files.forget(from, jobId, job.announcement.manifest)
     const blendPath = this.blendPaths.get(id)
     this.blendPaths.delete(id)
     if (blendPath !== undefined) await this.opts.renderer.close?.(blendPath)

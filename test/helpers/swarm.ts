@@ -3,7 +3,7 @@
  * and workers that join through it, for protocol tests.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChunkRenderer } from '../../src/blender/driver.js'
@@ -45,20 +45,24 @@ export interface TestJob {
   spec: JobSpec
 }
 
-/** A coordinator for `frames` of a made-up scene file of `sceneBytes`. */
+/**
+ * A coordinator for `frames` of a made-up scene file of `sceneBytes`, or
+ * of the file `scene` (jobs of one file have the same manifest).
+ */
 export async function startJob (frames: number[], chunkSize: number,
-  opts: Partial<CoordinatorOptions> & { sceneBytes?: number } = {}): Promise<TestJob> {
+  opts: Partial<CoordinatorOptions> & { sceneBytes?: number, scene?: string } = {}): Promise<TestJob> {
   const dir = await tempDir()
-  const blendPath = join(dir, 'scene.blend')
-  await writeFile(blendPath, randomBytes(opts.sceneBytes ?? 4096))
+  const blendPath = opts.scene ?? join(dir, 'scene.blend')
+  if (opts.scene === undefined) await writeFile(blendPath, randomBytes(opts.sceneBytes ?? 4096))
+  const sceneBytes = (await stat(blendPath)).size
   const built = await buildManifest(blendPath, [])
   const spec: JobSpec = {
     jobId: randomBytes(8).toString('hex'),
-    blend: { path: blendPath, sha256: await hashFile(blendPath), size: opts.sceneBytes ?? 4096, name: 'scene.blend' },
+    blend: { path: blendPath, sha256: await hashFile(blendPath), size: sceneBytes, name: 'scene.blend' },
     manifest: { bytes: built.bytes, sha256: createHash('sha256').update(built.bytes).digest() },
     files: built.manifest.files,
     settings: { scene: 'Scene', format: 'PNG', width: WIDTH, height: HEIGHT, engine: '', samples: 0, resolutionPercentage: 0, device: '' },
-    requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', jobBytes: opts.sceneBytes ?? 4096 },
+    requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', jobBytes: sceneBytes },
     chunks: splitIntoChunks(frames, chunkSize)
   }
   const node = opts.node ?? await startNode()

@@ -1,15 +1,45 @@
 /**
  * Two jobs on one swarm: real coordinators and a real worker on
  * 127.0.0.1. Workers take the job of higher priority first, take turns
- * between jobs of equal priority, and fetch a job's files while they
- * render another's chunk.
+ * between jobs of equal priority, fetch a job's files while they render
+ * another's chunk, and keep rendering a job when another job of the same
+ * scene file ends.
  */
 import assert from 'node:assert/strict'
-import { access } from 'node:fs/promises'
+import { access, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, it } from 'node:test'
 import { hex } from '../../src/net/fetch.js'
+import type { ChunkRenderRequest, ChunkRenderResult } from '../../src/blender/driver.js'
 import { RendersFramesOneByOne } from '../helpers/fake-renderers.js'
-import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH, type TestJob } from '../helpers/swarm.js'
+import { addrOf, HEIGHT, startJob, startWorker, stopAll, tempDir, waitFor, WIDTH, type TestJob } from '../helpers/swarm.js'
+
+/**
+ * Renders as RendersFramesOneByOne, and like a warm Blender session: a
+ * render stops when its scene is closed (the worker closes a job's scene
+ * when the job ends) or its scene file is gone.
+ */
+class StopsWhenItsSceneCloses extends RendersFramesOneByOne {
+  private readonly closed = new Set<string>()
+  override async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    this.closed.delete(req.blendPath)
+    const onFrameSaved = req.onFrameSaved
+    return await super.render({
+      ...req,
+      onFrameSaved: (frame, path) => {
+        if (this.closed.has(req.blendPath)) throw new Error('the render was cancelled')
+        onFrameSaved?.(frame, path)
+      }
+    }).then(async (result) => {
+      await access(req.blendPath)
+      return result
+    })
+  }
+
+  async close (blendPath: string): Promise<void> {
+    this.closed.add(blendPath)
+  }
+}
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -100,5 +130,25 @@ describe('several jobs on one swarm', { timeout: 120_000 }, () => {
 
     const [a, b] = await Promise.all([firstRun, nextRun])
     assert.equal(a.succeeded && b.succeeded, true)
+  })
+
+  it('a job ending closes nothing another job of the same scene file renders from', async () => {
+    const scene = join(await tempDir(), 'scene.blend')
+    await writeFile(scene, 'the same scene for both jobs')
+    const short = await startJob([1, 2], 1, { scene })
+    const long = await startJob([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 3, { scene })
+    for (const j of [short, long]) cleanups.push(async () => { j.coordinator.cancel('test over'); await j.node.stop() })
+    assert.deepEqual(short.spec.manifest.sha256, long.spec.manifest.sha256)
+    const runs = [short.coordinator.run(), long.coordinator.run()]
+    // Two workers: one is rendering a chunk of the long job when the
+    // other delivers the short job's last frame.
+    for (let i = 0; i < 2; i++) {
+      const w = await startWorker(new StopsWhenItsSceneCloses(WIDTH, HEIGHT, 150), [addrOf(short.node), addrOf(long.node)])
+      cleanups.push(async () => { await stopAll(w.worker, w.node) })
+    }
+    const [a, b] = await Promise.all(runs)
+    assert.equal(a.succeeded && b.succeeded, true)
+    const failed = long.events.filter(e => e.type === 'chunk-failed')
+    assert.deepEqual(failed, [], 'chunks of the long job failed when the short one ended')
   })
 })

@@ -79,7 +79,7 @@ async function sharingPeer (job: TestJob,
   const workDir = await WorkDir.open(await tempDir('blendnet-sharing-'))
   const sharing = new FileSharing(node, workDir, onPiece)
   await sharing.start()
-  sharing.addJob(job.node.peerId.toString(), job.spec.jobId, hex(job.spec.manifest.sha256), [sceneOf(job)])
+  sharing.addJob(job.node.peerId.toString(), job.spec.jobId, [sceneOf(job)])
   await node.dial(multiaddr(addrOf(job.node)))
   cleanups.push(async () => {
     await sharing.stop()
