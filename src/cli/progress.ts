@@ -81,8 +81,8 @@ export function printSummary (outcome: JobOutcome, outputDir: string,
   const rejected = Object.entries(outcome.rejected)
   if (rejected.length > 0) {
     // Mostly peers out of step (a worker still sending what a killed run
-    // of this job granted it), rarely hostile ones: the log has each.
-    say(`refused messages (out of step or malformed; each is in the log with its peer): ${rejected.map(([k, n]) => `${k} ${n}`).join(', ')}`)
+    // of this job granted it) or not allowed, rarely hostile ones.
+    say(`refused messages (each is in the log with its peer): ${rejected.map(([k, n]) => `${k} ${n}`).join(', ')}`)
   }
   const rendered = outcome.done - outcome.alreadyThere
   if (outcome.succeeded) {

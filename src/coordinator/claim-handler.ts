@@ -52,7 +52,9 @@ async function onClaim (ctx: CoordinatorContext, claim: Claim,
   connection: Connection): Promise<ClaimReply> {
   const worker = connection.remotePeer.toString()
   const { job, state } = ctx
-  if (!ctx.mayClaim(worker)) return refuse(ctx, worker, 'worker-not-allowed', 'this worker is not on the job\'s allow-list')
+  if (!ctx.mayClaim(worker)) {
+    return { ...refuse(ctx, worker, 'worker-not-allowed', 'this worker is not on the job\'s allow-list (--allow-worker)'), excluded: true }
+  }
   if (claim.jobId !== job.jobId) return refuse(ctx, worker, 'unknown-job', `unknown job ${claim.jobId}`)
   if (!await verifyClaim(connection.remotePeer, claim)) {
     return refuse(ctx, worker, 'bad-signature', 'claim signature does not verify')

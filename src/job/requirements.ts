@@ -79,7 +79,8 @@ export function unmetRequirements (
   }
   const room = caps.maxJobBytes ?? 0
   if (room > 0 && (req.jobBytes ?? 0) > room) {
-    unmet.push(`needs room for ${formatSize(req.jobBytes ?? 0)} of files, has ${room <= 1 ? 'no room left' : formatSize(room)}`)
+    // The room is the lesser of free disk space and --max-job-size.
+    unmet.push(`needs ${formatSize(req.jobBytes ?? 0)} for its files, has room for ${room <= 1 ? 'none' : formatSize(room)} (free disk space, or the worker's --max-job-size)`)
   }
   return unmet
 }

@@ -120,6 +120,7 @@ export interface ClaimReply {
   chunkId?: number
   speculative?: boolean
   wait?: boolean
+  excluded?: boolean
 }
 export interface FetchRequest { sha256: Uint8Array, offset: number }
 export interface FetchReply { ok: boolean, reason: string, size: number }

@@ -303,8 +303,10 @@ export class Worker {
       return
     }
     if (!reply.ok) {
-      log.debug('claim refused', { ...fields, reason: reply.reason })
-      if (reply.wait === true) job.waitForAnnouncement(); else job.refused(offer.id)
+      const excluded = reply.excluded === true // not on its allow-list: for good
+      log[excluded ? 'warn' : 'debug']('claim refused', { ...fields, reason: reply.reason })
+      if (excluded) job.ineligible = reply.reason
+      else if (reply.wait === true) job.waitForAnnouncement(); else job.refused(offer.id)
       return
     }
     // The coordinator may grant another open chunk than the one asked for.

@@ -85,7 +85,7 @@ export interface TestWorker {
 
 export async function startWorker (renderer: ChunkRenderer, bootstrap: string[],
   capabilities = cpuWorker(), extra: Partial<WorkerOptions> = {}): Promise<TestWorker> {
-  const key = await newPeerKey()
+  const key = extra.key ?? await newPeerKey()
   const node = await createSwarmNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, mdns: false })
   const workDir = await WorkDir.open(await tempDir('blendnet-worker-'))
   const worker = new Worker({ node, key, renderer, capabilities, workDir, ...extra })

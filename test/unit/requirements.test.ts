@@ -111,7 +111,7 @@ describe('unmetRequirements', () => {
   it('gives a job only to a worker with room for its files', () => {
     const big = { ...cyclesCpu, jobBytes: 3 * 2 ** 30 }
     assert.deepEqual(unmetRequirements(big, { ...debian, maxJobBytes: 2 ** 30 }),
-      ['needs room for 3.0 GiB of files, has 1.0 GiB'])
+      ['needs 3.0 GiB for its files, has room for 1.0 GiB (free disk space, or the worker\'s --max-job-size)'])
     assert.deepEqual(unmetRequirements(big, { ...debian, maxJobBytes: 0 }), [], '0: no limit')
     assert.deepEqual(unmetRequirements(big, debian), [])
   })
