@@ -66,7 +66,7 @@ async function onClaim (ctx: CoordinatorContext, claim: Claim,
   }
   rememberNonce(ctx, nonce, claim.issuedAtMs)
   ctx.markPresent(worker, claim.capabilities)
-  const unmet = unmetRequirements(job.requirements, claim.capabilities)
+  const unmet = unmetRequirements(job.requirements, claim.capabilities, ctx.node.peerId.toString())
   if (unmet.length > 0) return refuse(ctx, worker, 'unfit-worker', unmet.join('; '))
 
   const now = Date.now()

@@ -258,7 +258,7 @@ export class Coordinator {
     // Only workers that may claim count: others cannot help this job.
     if (!this.mayClaim(worker)) return
     if (!this.present.has(worker)) {
-      const unmet = unmetRequirements(this.opts.job.requirements, caps)
+      const unmet = unmetRequirements(this.opts.job.requirements, caps, this.opts.node.peerId.toString())
       log.info('worker joined', {
         job: this.jobId, peer: worker, blender: caps.blenderVersion, unmet: unmet.join('; ') || undefined
       })
@@ -342,7 +342,7 @@ export class Coordinator {
    */
   private checkFit (now: number): void {
     const present = [...this.capabilities.values()]
-    const unfit = present.map(c => unmetRequirements(this.opts.job.requirements, c))
+    const unfit = present.map(c => unmetRequirements(this.opts.job.requirements, c, this.opts.node.peerId.toString()))
     if (present.length === 0 || unfit.some(u => u.length === 0)) {
       this.unfitSince = undefined
       return

@@ -33,6 +33,8 @@ export interface WorkerCapabilities {
   scripts?: boolean
   /** The most bytes of job files it takes now; 0 or absent: no limit. */
   maxJobBytes?: number
+  /** Takes jobs only from these submitters' peer IDs; empty or absent: any. */
+  coordinators?: string[]
 }
 
 export interface JobRequirements {
@@ -59,9 +61,13 @@ const GPU_KINDS = 'CUDA/OptiX/HIP/oneAPI/Metal'
  * `needs Blender 5.0, has 3.4.1`; empty when it can render the job.
  */
 export function unmetRequirements (
-  req: JobRequirements, caps: WorkerCapabilities
+  req: JobRequirements, caps: WorkerCapabilities, coordinator?: string
 ): string[] {
   const unmet: string[] = []
+  const only = caps.coordinators ?? []
+  if (coordinator !== undefined && only.length > 0 && !only.includes(coordinator)) {
+    unmet.push('takes jobs only from other submitters (its --allow-coordinator list)')
+  }
   if (!atLeastVersion(caps.blenderVersion, req.minBlender)) {
     unmet.push(`needs Blender ${req.minBlender}, has ${caps.blenderVersion}`)
   }

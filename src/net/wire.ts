@@ -48,6 +48,8 @@ export interface Capabilities {
   scripts?: boolean
   /** 0 or absent: no limit. */
   maxJobBytes?: number
+  /** Empty or absent: takes jobs from any submitter. */
+  coordinators?: string[]
 }
 export interface JobAnnouncement {
   jobId: string
@@ -231,7 +233,8 @@ function checkCapabilities (caps: Capabilities | undefined | null): void {
   require(caps.blenderVersion.length > 0 && caps.blenderVersion.length <= MAX_ID,
     'capabilities without a Blender version')
   require(caps.engines.length <= 16 && caps.gpuDevices.length <= 64 &&
-    caps.denoisers.length <= 16, 'capabilities list too long')
+    caps.denoisers.length <= 16 && (caps.coordinators ?? []).length <= 64, 'capabilities list too long')
+  require((caps.coordinators ?? []).every(id => id.length <= MAX_ID), 'coordinator id too long')
 }
 
 function checkSwarm (msg: Record<string, unknown>): void {

@@ -129,7 +129,7 @@ export class Worker {
   }
 
   private async capabilitiesNow (): Promise<WorkerCapabilities> {
-    return await capabilitiesWithRoom(this.opts.capabilities, this.opts.workDir.root, this.opts.maxJobBytes)
+    return await capabilitiesWithRoom(this.opts.capabilities, this.opts.workDir.root, this.opts)
   }
 
   private publish (message: SwarmMessage): void {

@@ -116,6 +116,15 @@ describe('unmetRequirements', () => {
     assert.deepEqual(unmetRequirements(big, debian), [])
   })
 
+  it('gives a job only to a worker that takes jobs from its submitter', () => {
+    const picky = { ...debian, coordinators: ['12D3KooWfriend'] }
+    assert.deepEqual(unmetRequirements(cyclesCpu, picky, '12D3KooWstranger'),
+      ['takes jobs only from other submitters (its --allow-coordinator list)'])
+    assert.deepEqual(unmetRequirements(cyclesCpu, picky, '12D3KooWfriend'), [])
+    assert.deepEqual(unmetRequirements(cyclesCpu, { ...debian, coordinators: [] }, '12D3KooWstranger'), [], 'empty: any')
+    assert.deepEqual(unmetRequirements(cyclesCpu, picky), [], 'the worker judges its own list')
+  })
+
   it('lists every unmet requirement, in a fixed order', () => {
     const req: JobRequirements = {
       minBlender: '5.0', engine: 'CYCLES', device: 'GPU', denoiser: 'OPTIX'
