@@ -214,10 +214,11 @@ export function sandboxedCommand (
 }
 
 /** A shell that copies the probe's shaders into the private /tmp, then
- * becomes Blender. */
+ * becomes Blender. No `2>/dev/null`: where the host's /dev/null cannot be
+ * opened without privileges, the shell would skip the copy silently. */
 function shaderCopy (sandbox: Sandbox, mounts: SandboxMounts): string[] {
   if (sandbox.shaderSeed === undefined || mounts.fillsShaderCache === true) return []
-  return ['sh', '-c', 'cp -R "$0" "$MESA_SHADER_CACHE_DIR" 2>/dev/null; exec "$@"',
+  return ['sh', '-c', 'cp -R "$0" "$MESA_SHADER_CACHE_DIR"; exec "$@"',
     sandbox.shaderSeed]
 }
 

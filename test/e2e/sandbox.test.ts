@@ -149,6 +149,19 @@ describe('the limits of Blender\'s sandbox', { timeout: 120_000 }, async () => {
     return await execa(file, args, { reject: false, all: true, timeout: 60_000 })
   }
 
+  it('starts Blender with a copy of the probe\'s shader cache', { skip }, async () => {
+    if (typeof sandbox === 'string') throw new Error(sandbox)
+    const seed = join(dir, 'probe-shaders')
+    await mkdir(seed)
+    await writeFile(join(seed, 'from-the-probe'), 'compiled shaders')
+    const { file, args } = sandboxedCommand({ ...sandbox, shaderSeed: seed },
+      ['-b', '--factory-startup', '--python-exit-code', '1', '--python-expr',
+        "import os; print('cache:', sorted(os.listdir(os.environ['MESA_SHADER_CACHE_DIR'])))"],
+      { readable: [], writable: [dir], cwd: dir })
+    const result = await execa(file, args, { reject: false, all: true, timeout: 60_000 })
+    assert.match(result.all ?? '', /^cache: \['from-the-probe'\]$/m, result.all)
+  })
+
   it('refuses memory beyond its limit', { skip }, async () => {
     const result = await runPython('bytearray(2 * 1024 ** 3)')
     assert.match(result.all ?? '', /MemoryError/)
