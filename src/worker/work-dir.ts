@@ -12,8 +12,8 @@
  *
  * One worker per work dir: two would share a peer ID and a cache.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { UsageError } from '../common/errors.js'
 import { isAlive } from '../common/pid.js'
 
@@ -64,7 +64,12 @@ export class WorkDir {
   }
 
   async removeJob (coordinator: string, jobId: string): Promise<void> {
-    await rm(this.jobDir(coordinator, jobId), { recursive: true, force: true })
+    const dir = this.jobDir(coordinator, jobId)
+    await rm(dir, { recursive: true, force: true })
+    // The coordinator's folder too once it is empty: a submit under a
+    // one-off key each time would leave one per run. Another job of the
+    // same coordinator may be filling it meanwhile: then it stays.
+    await rmdir(dirname(dir)).catch(() => {})
   }
 
   /** Everything but the key and the lock: what a stopping worker wipes. */
