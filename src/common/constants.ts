@@ -78,6 +78,10 @@ export const UPLOAD_RETRY_MAX_MS = 5 * SECOND
 export const MAX_JOBS_PER_COORDINATOR = 8
 export const MAX_KNOWN_JOBS = 256
 
+/** A worker's --allow-coordinator list is told to coordinators up to this
+ * long; a longer one is not told (its coordinators wait as before). */
+export const MAX_TOLD_COORDINATORS = 64
+
 /** Open chunks listed in one announcement; keeps gossip messages small. */
 export const MAX_ANNOUNCED_OFFERS = 32
 

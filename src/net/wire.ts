@@ -6,7 +6,7 @@
  */
 import protobuf from 'protobufjs'
 import {
-  MAX_CONTROL_MESSAGE_BYTES, MAX_GOSSIP_MESSAGE_BYTES, PROTOCOL_VERSION
+  MAX_CONTROL_MESSAGE_BYTES, MAX_GOSSIP_MESSAGE_BYTES, MAX_TOLD_COORDINATORS, PROTOCOL_VERSION
 } from '../common/constants.js'
 import { WireError } from '../common/errors.js'
 import { packagePath } from '../common/paths.js'
@@ -233,7 +233,7 @@ function checkCapabilities (caps: Capabilities | undefined | null): void {
   require(caps.blenderVersion.length > 0 && caps.blenderVersion.length <= MAX_ID,
     'capabilities without a Blender version')
   require(caps.engines.length <= 16 && caps.gpuDevices.length <= 64 &&
-    caps.denoisers.length <= 16 && (caps.coordinators ?? []).length <= 64, 'capabilities list too long')
+    caps.denoisers.length <= 16 && (caps.coordinators ?? []).length <= MAX_TOLD_COORDINATORS, 'capabilities list too long')
   require((caps.coordinators ?? []).every(id => id.length <= MAX_ID), 'coordinator id too long')
 }
 

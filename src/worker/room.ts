@@ -4,6 +4,7 @@
  * margin for frames and Blender's temp files), and whose jobs it takes.
  */
 import { statfs } from 'node:fs/promises'
+import { MAX_TOLD_COORDINATORS } from '../common/constants.js'
 import type { WorkerCapabilities } from '../job/requirements.js'
 
 /** Room kept free beside a job's files, for its frames and Blender's temp files. */
@@ -20,6 +21,8 @@ export async function capabilitiesWithRoom (capabilities: WorkerCapabilities, wo
     ...capabilities,
     maxJobBytes: room === Infinity ? 0 : Math.max(1, Math.floor(room)),
     // Told to coordinators, so that one not on the list knows not to wait.
-    coordinators: allowedCoordinators === undefined ? undefined : [...allowedCoordinators]
+    coordinators: allowedCoordinators === undefined || allowedCoordinators.size > MAX_TOLD_COORDINATORS
+      ? undefined
+      : [...allowedCoordinators]
   }
 }
