@@ -140,6 +140,7 @@ function print (view: SwarmView, json: boolean, connected: number, waitedMs: num
     ]))
   }
   for (const job of view.jobs.values()) {
-    say(`job ${printable(job.id, 80)}: scene "${printable(job.scene, 60)}" from ${job.coordinator}, ${count(job.openChunks, 'open chunk')}`)
+    const frames = job.framesTotal === undefined ? '' : `${job.framesDone ?? 0} of ${count(job.framesTotal, 'frame')} done, `
+    say(`job ${printable(job.id, 80)}: scene "${printable(job.scene, 60)}" from ${job.coordinator}, ${frames}${count(job.openChunks, 'open chunk')}`)
   }
 }

@@ -22,7 +22,15 @@ export interface SeenWorker {
   seqno: bigint
 }
 
-export interface SeenJob { id: string, coordinator: string, scene: string, openChunks: number }
+export interface SeenJob {
+  id: string
+  coordinator: string
+  scene: string
+  openChunks: number
+  /** Absent from coordinators of earlier releases. */
+  framesTotal?: number
+  framesDone?: number
+}
 
 export class SwarmView {
   readonly workers = new Map<string, SeenWorker>()
@@ -43,8 +51,11 @@ export class SwarmView {
       if ((this.workers.get(peer)?.seqno ?? -1n) >= seqno) return
       this.workers.set(peer, { peer, capabilities, idle, job: jobId === '' || jobId === undefined ? undefined : jobId, seqno })
     } else if ('job' in decoded && this.hasRoom(this.jobs, decoded.job.jobId)) {
-      const { jobId, settings, openCount } = decoded.job
-      this.jobs.set(jobId, { id: jobId, coordinator: peer, scene: settings.scene, openChunks: openCount })
+      const { jobId, settings, openCount, framesTotal, framesDone } = decoded.job
+      this.jobs.set(jobId, {
+        id: jobId, coordinator: peer, scene: settings.scene, openChunks: openCount,
+        framesTotal: framesTotal === 0 ? undefined : framesTotal, framesDone: framesTotal === 0 ? undefined : framesDone
+      })
     } else if ('finished' in decoded) {
       this.jobs.delete(decoded.finished.jobId)
     }

@@ -242,12 +242,11 @@ export class Coordinator {
         settings: job.settings,
         requirements: requirementsToWire(job.requirements),
         openChunks: open.map(c => ({ id: c.id, frames: state.remaining(c) })),
-        openCount: state.backlog().openChunks,
+        ...state.announced(),
         coordinatorAddrs: this.opts.node.getMultiaddrs().map(a => a.bytes),
         leaseMs: this.ctx.leaseMs,
         manifest: { sha256: job.manifest.sha256, size: job.manifest.bytes.byteLength, name: 'manifest' },
-        priority: this.opts.priority ?? 0,
-        leasedCount: state.backlog().leasedChunks
+        priority: this.opts.priority ?? 0
       }
     })
   }

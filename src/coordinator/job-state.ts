@@ -246,6 +246,12 @@ export class JobState {
     return { openFrames: this.openFrames, openChunks: this.open.size, leasedChunks: this.leased.size }
   }
 
+  /** What an announcement says of how the job stands. */
+  announced (): { openCount: number, leasedCount: number, framesTotal: number, framesDone: number } {
+    const { total, done } = this.counts()
+    return { openCount: this.open.size, leasedCount: this.leased.size, framesTotal: total, framesDone: done }
+  }
+
   isFinished (): boolean {
     return this.settled === this.chunks.length
   }

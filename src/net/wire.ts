@@ -63,6 +63,8 @@ export interface JobAnnouncement {
   manifest: BlobRef
   priority?: number
   leasedCount?: number
+  framesTotal?: number
+  framesDone?: number
 }
 export interface ChunkGranted { jobId: string, chunkId: number, worker: string }
 export interface JobFinished { jobId: string, succeeded: boolean }

@@ -23,6 +23,7 @@ const FAKE_BLENDER = packagePath('test', 'fixtures', 'fake-blender', 'blender-re
 interface StatusJson {
   connectedPeers: number
   workers: Array<{ peer: string, blenderVersion: string, engines: string[], state: string, job: string | null }>
+  jobs: Array<{ id: string, framesTotal?: number, framesDone?: number }>
 }
 
 function peerOf (worker: RunningWorker): string {
@@ -99,6 +100,12 @@ describe('blendnet status', { timeout: 300_000 }, () => {
       assert.equal(result.exitCode, 0, String(result.stderr))
       const seen = JSON.parse(String(result.stdout)) as StatusJson
       assert.deepEqual(seen.workers.map(w => [w.state, w.job]), [['busy', jobId], ['busy', jobId]])
+      const job = seen.jobs.find(j => j.id === jobId)
+      assert.equal(job?.framesTotal, 60)
+      assert.ok(job.framesDone !== undefined && job.framesDone < 60, `${job.framesDone} frames done`)
+
+      const text = await runCli(['status', '--bootstrap', workers[0].addr, '--wait', '4s'])
+      assert.match(String(text.stdout), new RegExp(`^job ${jobId}: scene "Scene" from \\w+, \\d+ of 60 frames done, \\d+ open chunks?$`, 'm'))
     } finally {
       submit.kill('SIGINT')
       await submit

@@ -20,6 +20,8 @@ const announcement = {
     openCount: 1,
     priority: -5,
     leasedCount: 2,
+    framesTotal: 4,
+    framesDone: 1,
     coordinatorAddrs: [],
     leaseMs: 30_000,
     manifest: { sha256: HASH, size: 99, name: 'manifest' }
