@@ -38,8 +38,11 @@ export interface FolderAudit {
  */
 export function outcomeInFolder (ran: JobOutcome, audit: FolderAudit,
   alreadyDone: ReadonlySet<number>): JobOutcome {
+  // A frame the folder vouched for is judged by the audit, whatever the
+  // coordinator counted.
+  const audited = new Set([...audit.intact, ...audit.gone, ...audit.changed])
   const failedFrames = [
-    ...ran.failedFrames.filter(f => !audit.intact.has(f.frame) && !audit.gone.includes(f.frame) && !audit.changed.includes(f.frame)),
+    ...ran.failedFrames.filter(f => !audited.has(f.frame)),
     ...audit.gone.map(frame => ({ frame, reason: 'removed from the output folder while the job ran' })),
     ...audit.changed.map(frame => ({ frame, reason: 'written over in the output folder while the job ran' }))
   ].sort((a, b) => a.frame - b.frame)
