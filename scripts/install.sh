@@ -162,13 +162,13 @@ if [ "$(cat node_modules/.blendnet-lock 2>/dev/null)" != "$lock_sum" ]; then
   npm ci --no-fund --no-audit --loglevel=error >/dev/null
   echo "$lock_sum" > node_modules/.blendnet-lock
 fi
-source_sum="$(find src proto tsconfig.json package-lock.json -type f -print0 | sort -z |
+source_sum="$(find src proto tsconfig.json package-lock.json scripts/build.sh -type f -print0 | sort -z |
   xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
 if [ "$(cat dist/.blendnet-source 2>/dev/null)" != "$source_sum" ]; then
   say "building"
   # Built beside the running one, which stays in place if this fails.
   rm -rf "${app:?}/dist.new"
-  "$node" node_modules/typescript/bin/tsc -p tsconfig.json --outDir dist.new ||
+  scripts/build.sh dist.new ||
     fail "the build failed (see above); the blendnet installed before is unchanged"
   echo "$source_sum" > dist.new/.blendnet-source
   rm -rf "${app:?}/dist"
@@ -182,7 +182,7 @@ mkdir -p "$prefix/bin" "$bin_dir"
 {
   echo '#!/usr/bin/env bash'
   echo '# Written by blendnet'"'"'s scripts/install.sh: runs the installed blendnet.'
-  echo "exec $(printf %q "$node") $(printf %q "$app/dist/src/cli/main.js") \"\$@\""
+  echo "exec $(printf %q "$node") $(printf %q "$app/dist/blendnet.mjs") \"\$@\""
 } > "$prefix/bin/blendnet.new"
 chmod 755 "$prefix/bin/blendnet.new"
 mv -f "$prefix/bin/blendnet.new" "$prefix/bin/blendnet"

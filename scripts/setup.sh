@@ -5,7 +5,7 @@
 #   - Blender (Debian's `blender` package, when running as root with apt),
 #   - on Linux, bubblewrap, which workers run Blender in (the same way;
 #     without it they run Blender unsandboxed and say so),
-#   - the npm dependencies, and the TypeScript build in dist/.
+#   - the npm dependencies, and the build in dist/ (scripts/build.sh).
 # Safe to run again: each step checks first. `--quiet` prints only failures.
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -68,9 +68,9 @@ fi
 
 # 4. The build, when any source is newer than the last one.
 stamp=dist/.build-stamp
-if [ ! -f "$stamp" ] || [ -n "$(find src test bench proto tsconfig.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+if [ ! -f "$stamp" ] || [ ! -f dist/blendnet.mjs ] || [ -n "$(find src test bench proto tsconfig.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   say "building"
-  scripts/node.sh node_modules/typescript/bin/tsc -p tsconfig.json
+  scripts/build.sh
   touch "$stamp"
 fi
 say "ready"

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa, type Result } from 'execa'
 
-export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+export const CLI = fileURLToPath(new URL('../../blendnet.mjs', import.meta.url))
 
 /**
  * The tests' own config dir (identity key, swarm key): never the
