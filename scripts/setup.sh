@@ -20,7 +20,9 @@ node_major() {
 }
 
 # 1. Node.js >= 22.
-if [ "$(node_major)" -lt 22 ] && [ ! -x .node/node_modules/.bin/node ]; then
+# Every `blendnet` command runs this script first: the checks that start a
+# process (a Node.js, for its version) run only when their answer matters.
+if [ ! -x .node/node_modules/.bin/node ] && [ "$(node_major)" -lt 22 ]; then
   command -v npm >/dev/null 2>&1 || {
     echo "setup: neither Node.js 22+ nor npm is installed; install Node.js 22 or newer." >&2
     exit 1
@@ -30,7 +32,7 @@ if [ "$(node_major)" -lt 22 ] && [ ! -x .node/node_modules/.bin/node ]; then
   npm install --prefix .node --no-save --no-package-lock --loglevel=error \
     node@24 >/dev/null
 fi
-say "node $(scripts/node.sh --version)"
+[ "$quiet" = 1 ] || say "node $(scripts/node.sh --version)"
 
 # 2. Blender.
 if ! command -v blender >/dev/null 2>&1 && [ -z "${BLENDNET_BLENDER:-}" ]; then

@@ -36,7 +36,7 @@ export function describeEvent (event: JobEvent): string | undefined {
       return `worker ${short(event.worker)} joined: ${event.summary}` +
         (event.unmet.length > 0 ? ` — cannot render this job: ${event.unmet.join('; ')}` : '')
     case 'worker-left':
-      return `worker ${short(event.worker)} left (not heard from for a while)`
+      return `worker ${short(event.worker)} left (${event.stopped ? 'it stopped' : 'not heard from for a while'})`
     case 'chunk-granted':
       return `${framesWord(event.frames)} → worker ${short(event.worker)}` +
         (event.speculative === true ? ' (a copy: the first to deliver each frame wins)' : '')

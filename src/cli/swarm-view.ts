@@ -35,6 +35,8 @@ export interface SeenJob {
 export class SwarmView {
   readonly workers = new Map<string, SeenWorker>()
   readonly jobs = new Map<string, SeenJob>()
+  /** Workers that said they stop, by that message's seqno. */
+  private readonly left = new Map<string, bigint>()
 
   constructor (private readonly onChange: () => void = () => {}) {}
 
@@ -45,11 +47,15 @@ export class SwarmView {
     })()
     if (decoded === undefined) return
     const peer = msg.from.toString()
-    if ('worker' in decoded && this.hasRoom(this.workers, peer)) {
-      const { capabilities, idle, jobId } = decoded.worker
+    if ('worker' in decoded && this.hasRoom(this.workers, peer) && this.hasRoom(this.left, peer)) {
+      const { capabilities, idle, jobId, leaving } = decoded.worker
       const seqno = msg.sequenceNumber
-      if ((this.workers.get(peer)?.seqno ?? -1n) >= seqno) return
-      this.workers.set(peer, { peer, capabilities, idle, job: jobId === '' || jobId === undefined ? undefined : jobId, seqno })
+      const newest = this.workers.get(peer)?.seqno ?? this.left.get(peer) ?? -1n
+      if (newest >= seqno) return
+      this.left.delete(peer)
+      this.workers.delete(peer)
+      if (leaving === true) this.left.set(peer, seqno)
+      else this.workers.set(peer, { peer, capabilities, idle, job: jobId === '' || jobId === undefined ? undefined : jobId, seqno })
     } else if ('job' in decoded && this.hasRoom(this.jobs, decoded.job.jobId)) {
       const { jobId, settings, openCount, framesTotal, framesDone } = decoded.job
       this.jobs.set(jobId, {

@@ -108,12 +108,8 @@ export class Coordinator {
       reject: (peer, kind, reason) => { this.reject(peer, kind, reason) },
       onGranted: (chunk, worker, frames, speculative) => { this.onGranted(chunk, worker, frames, speculative) },
       onFrameDone: (chunk, frame, worker, path) => { this.onFrameDone(chunk, frame, worker, path) },
-      onFrameRejected: (frame, worker, reason) => {
-        this.emit({ type: 'frame-rejected', frame, worker, reason })
-      },
-      onChunkFailed: (chunk, worker, reason, final) => {
-        this.onChunkFailed(chunk, worker, reason, final)
-      },
+      onFrameRejected: (frame, worker, reason) => { this.emit({ type: 'frame-rejected', frame, worker, reason }) },
+      onChunkFailed: (chunk, worker, reason, final) => { this.onChunkFailed(chunk, worker, reason, final) },
       onChunkReleased: (chunk, worker) => {
         const frames = this.ctx.state.remaining(this.ctx.state.chunks[chunk])
         log.info('chunk released', { job: this.jobId, chunk, peer: worker })
@@ -208,9 +204,9 @@ export class Coordinator {
   private onGossip (msg: Message): void {
     if (msg.topic !== JOBS_TOPIC || msg.type !== 'signed') return
     const decoded = decodeSwarmMessage(msg.data)
-    if (decoded !== undefined && 'worker' in decoded) {
-      this.markPresent(msg.from.toString(), decoded.worker.capabilities)
-    }
+    if (decoded === undefined || !('worker' in decoded)) return
+    if (decoded.worker.leaving === true) this.markGone(msg.from.toString(), true)
+    else this.markPresent(msg.from.toString(), decoded.worker.capabilities)
   }
 
   private async publish (message: SwarmMessage): Promise<void> {
@@ -268,6 +264,14 @@ export class Coordinator {
     this.lastWorkerSeen = Date.now()
   }
 
+  /** `stopped`: it said it stops; otherwise it has not been heard from. */
+  private markGone (worker: string, stopped: boolean): void {
+    if (!this.present.delete(worker)) return
+    this.capabilities.delete(worker)
+    log.info('worker left', { job: this.jobId, peer: worker, stopped })
+    this.emit({ type: 'worker-left', worker, stopped })
+  }
+
   private mayClaim (worker: string): boolean {
     return this.opts.allowedWorkers === undefined || this.opts.allowedWorkers.has(worker)
   }
@@ -310,11 +314,7 @@ export class Coordinator {
     const now = Date.now()
     const { state } = this.ctx
     for (const [worker, seen] of this.present) {
-      if (now - seen > PRESENCE_TIMEOUT_MS) {
-        this.present.delete(worker)
-        this.capabilities.delete(worker)
-        this.emit({ type: 'worker-left', worker })
-      }
+      if (now - seen > PRESENCE_TIMEOUT_MS) this.markGone(worker, false)
     }
     const lapsed = state.expireLeases(now)
     for (const { chunk, worker } of lapsed) {

@@ -6,7 +6,7 @@ export type JobEvent =
   /** `peers`: peers connected at all, workers or not: 0 means none was reached. */
   | { type: 'waiting-for-workers', waitedMs: number, peers: number }
   | { type: 'worker-joined', worker: string, summary: string, unmet: string[], blender?: string }
-  | { type: 'worker-left', worker: string }
+  | { type: 'worker-left', worker: string, stopped: boolean }
   | { type: 'chunk-granted', chunk: number, worker: string, frames: number[], speculative?: boolean }
   | { type: 'frame-done', frame: number, worker: string, path: string, done: number, total: number }
   | { type: 'frame-rejected', frame: number, worker: string, reason: string }

@@ -73,6 +73,8 @@ export interface WorkerPresence {
   idle: boolean
   /** The job of the chunk being rendered; '' or absent when none. */
   jobId?: string
+  /** The worker is stopping: count it gone now. */
+  leaving?: boolean
 }
 
 export interface ManifestFile {

@@ -22,7 +22,7 @@ import { isImageFormat } from '../job/naming.js'
 import type { WorkerCapabilities } from '../job/requirements.js'
 import { validateSwarmMessage } from '../net/gossip.js'
 import type { SwarmNode } from '../net/node.js'
-import { decodeSwarmMessage, encodeSwarmMessage, type SwarmMessage } from '../net/wire.js'
+import { decodeSwarmMessage, encodeSwarmMessage } from '../net/wire.js'
 import { CoordinatorClient } from './coordinator-client.js'
 import {
   EarlyUploads, LeaseLostError, reportChunkFailure, sendChunkLog, sendLogOfDelivered
@@ -92,10 +92,10 @@ export class Worker {
     pubsub.addEventListener('message', (evt) => { this.onGossip(evt.detail) })
     pubsub.subscribe(JOBS_TOPIC)
     this.presenceTimer = setInterval(() => {
-      this.announcePresence()
+      void this.announcePresence()
       void this.forgetStaleJobs()
     }, PRESENCE_INTERVAL_MS)
-    this.announcePresence()
+    void this.announcePresence()
   }
 
   /**
@@ -119,22 +119,21 @@ export class Worker {
     await this.files.stop()
     await this.working
     await this.opts.renderer.closeAll?.()
+    await this.announcePresence(true)
     this.resolveDone?.()
   }
 
-  private announcePresence (): void {
-    void this.capabilitiesNow().then(capabilities => {
-      this.publish({ worker: { capabilities, idle: !this.busy, jobId: this.currentJob?.split('/')[1] ?? '' } })
-    })
+  /** Leaving, coordinators and `status` drop it now, not after a timeout. */
+  private async announcePresence (leaving = false): Promise<void> {
+    const capabilities = await this.capabilitiesNow()
+    const jobId = leaving ? '' : this.currentJob?.split('/')[1] ?? ''
+    const message = encodeSwarmMessage({ worker: { capabilities, idle: leaving || !this.busy, jobId, leaving } })
+    await this.opts.node.services.pubsub.publish(JOBS_TOPIC, message)
+      .catch((err: Error) => { log.debug('publish failed', { err: err.message }) })
   }
 
   private async capabilitiesNow (): Promise<WorkerCapabilities> {
     return await capabilitiesWithRoom(this.opts.capabilities, this.opts.workDir.root, this.opts)
-  }
-
-  private publish (message: SwarmMessage): void {
-    this.opts.node.services.pubsub.publish(JOBS_TOPIC, encodeSwarmMessage(message))
-      .catch((err: Error) => { log.debug('publish failed', { err: err.message }) })
   }
 
   // ------------------------------------------------------------ gossip --
@@ -163,7 +162,7 @@ export class Worker {
       if (this.busy) this.prefetches.start(id, job)
       // Tell the new coordinator at once that it has a worker, unless the
       // claim about to be made says so.
-      if (this.busy || job.ineligible !== undefined) this.announcePresence()
+      if (this.busy || job.ineligible !== undefined) void this.announcePresence()
     } else {
       job.update(ann)
       // Its addresses change: a relay slot it reserved since, a new port.

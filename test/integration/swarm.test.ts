@@ -271,6 +271,23 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     assert.ok(!job.events.some(e => e.type === 'chunk-failed'), 'a release is not a failure')
   })
 
+  it('a worker that stops says so: it is counted gone at once, not after 15 s of silence', async () => {
+    const job = await withJob([1, 2], 1, { workerWaitMs: 60_000 })
+    const run = job.coordinator.run()
+    const hung = new HangsUntilAborted()
+    const first = await withWorker(hung, [addrOf(job.node)])
+    await waitFor(() => hung.started > 0, 'the worker to take a chunk')
+    const peer = first.node.peerId.toString()
+    // As `blendnet worker` does on SIGTERM: the worker, then its node.
+    await first.worker.stop()
+    await first.node.stop()
+    const left = (): boolean => job.events.some(e => e.type === 'worker-left' && e.worker === peer && e.stopped)
+    await waitFor(left, 'the coordinator to count the stopped worker gone', 3000)
+
+    await withWorker(new RendersSolidPngs(WIDTH, HEIGHT), [addrOf(job.node)])
+    assert.equal((await run).succeeded, true)
+  })
+
   it('a worker whose Blender is older than the file does not claim; the job says so', async () => {
     const job = await withJob([1], 1, { workerWaitMs: 60_000 })
     const run = job.coordinator.run()

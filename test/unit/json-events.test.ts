@@ -24,7 +24,8 @@ describe('JsonEvents', () => {
 
 describe('describeEvent (plain lines, when stdout is not a terminal)', () => {
   it('tells a worker leaving, and leaves progress to the live displays', () => {
-    assert.equal(describeEvent({ type: 'worker-left', worker: W }), 'worker …AAAAAA left (not heard from for a while)')
+    assert.equal(describeEvent({ type: 'worker-left', worker: W, stopped: false }), 'worker …AAAAAA left (not heard from for a while)')
+    assert.equal(describeEvent({ type: 'worker-left', worker: W, stopped: true }), 'worker …AAAAAA left (it stopped)')
     assert.equal(describeEvent({ type: 'chunk-progress', chunk: 0, worker: W, progress: { frame: 1, sample: 0, samples: 0, status: '' } }), undefined)
     assert.equal(describeEvent({ type: 'frame-done', frame: 3, worker: W, path: '/o/frame_0003.png', done: 2, total: 4 }), 'frame 3 done (2/4) from …AAAAAA')
   })

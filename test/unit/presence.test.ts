@@ -2,7 +2,8 @@
  * WorkerPresence's job id, which `blendnet status` shows: it survives
  * encoding, is checked like every id, is empty from peers that predate
  * it, and peers that predate it still read presence that carries it.
- * Then what `status` keeps of it: the newest presence of each worker.
+ * Then what `status` keeps of it: the newest presence of each worker,
+ * none of one that said it stops.
  */
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -68,6 +69,18 @@ describe('what status keeps of the swarm', () => {
     assert.equal(view.stateOf(seen), 'busy: job job1')
     view.onGossip(gossip(12n, { capabilities: cpuWorker(), idle: true, jobId: '' }))
     assert.equal(view.stateOf(view.sortedWorkers()[0]), 'idle')
+    assert.equal(view.workers.size, 1)
+  })
+
+  it('drops a worker that says it stops, and a late copy of its older presence does not bring it back', () => {
+    const view = new SwarmView()
+    view.onGossip(gossip(20n, { capabilities: cpuWorker(), idle: true }))
+    view.onGossip(gossip(22n, { capabilities: cpuWorker(), idle: true, leaving: true }))
+    assert.equal(view.workers.size, 0)
+    view.onGossip(gossip(21n, { capabilities: cpuWorker(), idle: false, jobId: 'job1' }))
+    assert.equal(view.workers.size, 0)
+    // Started again, under the same key: its newer presence counts.
+    view.onGossip(gossip(23n, { capabilities: cpuWorker(), idle: true }))
     assert.equal(view.workers.size, 1)
   })
 
