@@ -14,7 +14,7 @@ import { missingForRender } from '../blender/dependencies.js'
 import { inspectBlend, type BlendInfo, type SceneInfo } from '../blender/scene-info.js'
 import { UsageError } from '../common/errors.js'
 import { atLeastVersion } from '../common/versions.js'
-import { framesFromScene, parseFrameSpec, splitIntoChunks } from '../job/frames.js'
+import { formatFrameList, framesFromScene, parseFrameSpec, repeatedFrames, splitIntoChunks } from '../job/frames.js'
 import { IMAGE_FORMATS, isImageFormat, type ImageFormat } from '../job/naming.js'
 import { buildManifest } from '../job/manifest.js'
 import { jobIdOf, type JobSettings, type JobSpec } from '../job/spec.js'
@@ -48,6 +48,13 @@ export interface JobPlan {
   /** The scene's frame rate, fps / base; unknown for a file this
    * machine's Blender cannot read. */
   frameRate?: { fps: number, base: number }
+}
+
+function frameListNotes (input: SubmitInput): string[] {
+  const repeated = input.frames === undefined ? [] : repeatedFrames(input.frames)
+  return repeated.length === 0
+    ? []
+    : [`--frames names frames ${formatFrameList(repeated)} more than once; each renders once`]
 }
 
 /** Checks that need no Blender: run first, so mistakes show at once. */
@@ -125,7 +132,7 @@ async function planReadable (input: SubmitInput,
   if (!scene.hasCamera) {
     throw new UsageError(`scene "${scene.name}" has no camera, so Blender cannot render it ("Cannot render, no camera")`)
   }
-  const notes: string[] = []
+  const notes = frameListNotes(input)
   checkDependencies(input, info, notes)
   const format = pickFormat(scene, input.format, notes)
   checkSceneOutputs(scene, format, input.allowScripts === true, notes)
@@ -177,7 +184,7 @@ async function planUnreadable (input: SubmitInput,
   }
   const frames = checked.frames ?? framesFromScene(range?.frameStart ?? 1, range?.frameEnd ?? 1, 1)
   const format = (input.format?.toUpperCase() ?? 'PNG') as ImageFormat
-  const notes = [`this machine's Blender ${localVersion} cannot read "${name}" (saved by Blender ${checked.minBlender}): only workers with Blender ${checked.minBlender} or newer take it, the file travels without the files it may link to, and each worker checks the scene when it loads it`]
+  const notes = [...frameListNotes(input), `this machine's Blender ${localVersion} cannot read "${name}" (saved by Blender ${checked.minBlender}): only workers with Blender ${checked.minBlender} or newer take it, the file travels without the files it may link to, and each worker checks the scene when it loads it`]
 
   const blendPath = resolve(input.blendPath)
   const { size } = await stat(blendPath)

@@ -55,6 +55,21 @@ export function parseFrameSpec (spec: string): number[] {
   return [...frames].sort((a, b) => a - b)
 }
 
+/**
+ * Frames the list names more than once (`1-10,5-20`: 5 to 10), sorted.
+ * They render once; the user is told, since a typo can look like this.
+ */
+export function repeatedFrames (spec: string): number[] {
+  const seen = new Set<number>()
+  const repeated = new Set<number>()
+  for (const part of spec.split(',')) {
+    for (const frame of expand(parsePart(spec, part.trim()))) {
+      if (seen.has(frame)) repeated.add(frame); else seen.add(frame)
+    }
+  }
+  return [...repeated].sort((a, b) => a - b)
+}
+
 function parsePart (spec: string, part: string): Range {
   const match = PART.exec(part)
   if (match === null) {

@@ -142,8 +142,10 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
   })
 
   it('no worker within --worker-wait ends with exit 1 and a sentence', async () => {
-    const result = await runCli(['submit', scene, '--output', join(dir, 'o8'), '--worker-wait', '2s', '--listen', '/ip4/127.0.0.1/tcp/0'], 60_000)
+    const result = await runCli(['submit', scene, '--output', join(dir, 'o8'), '--frames', '1-3,2-4', '--worker-wait', '2s',
+      '--listen', '/ip4/127.0.0.1/tcp/0'], 60_000)
     assert.equal(result.exitCode, 1)
+    assert.match(result.stdout as string, /^note: --frames names frames 2-3 more than once; each renders once$/m)
     assert.match(result.stdout as string, /no worker joined the swarm in time \(no peer was reached: check that a worker runs at the --bootstrap address/)
     assert.doesNotMatch(result.stdout as string, /not baked/, 'the demo scene simulates nothing')
   })

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
   FrameSpecError, MAX_FRAME, MIN_FRAME, formatFrameList, framesFromScene,
-  parseFrameSpec, splitIntoChunks
+  parseFrameSpec, repeatedFrames, splitIntoChunks
 } from '../../src/job/frames.js'
 
 /** The frames a..b with a step, written out the long way. */
@@ -77,6 +77,14 @@ describe('parseFrameSpec', () => {
     assertSpecError(() => parseFrameSpec('0-600000,-500000--1'),
       /more than 1000000 frames/)
     assert.equal(parseFrameSpec('1-600000,1-600000').length, 600000)
+  })
+})
+
+describe('repeatedFrames', () => {
+  it('names the frames listed more than once, and none in a list without overlaps', () => {
+    assert.deepEqual(repeatedFrames(' 30-32 , 1-3,2-4 ,  3 '), [2, 3])
+    assert.deepEqual(repeatedFrames('1-10x2,2-10x2'), [])
+    assert.deepEqual(repeatedFrames('1-10x2,5'), [5])
   })
 })
 
