@@ -1,3 +1,4 @@
+import { hangupReopensLog } from '../common/log.js'
 let humanOutput: NodeJS.WritableStream = process.stdout
 
 /**
@@ -14,7 +15,15 @@ export function sayOnStderr (): void {
 }
 
 /**
- * Resolves with the name of the first SIGINT or SIGTERM. The listeners
+ * The signals that stop a command politely: Ctrl-C, `kill`, and a closed
+ * terminal or ssh session (SIGHUP), unless SIGHUP reopens the log file.
+ */
+export function stopSignals (): NodeJS.Signals[] {
+  return hangupReopensLog() ? ['SIGINT', 'SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP']
+}
+
+/**
+ * Resolves with the name of the first stopSignals() signal. The listeners
  * stay registered (`on`, not `once`): execa's signal-exit re-raises a
  * signal that no other listener handles, which would kill the process
  * before it could stop Blender and clean up.
@@ -22,13 +31,13 @@ export function sayOnStderr (): void {
 export function untilSignal (): Promise<string> {
   return new Promise((resolve) => {
     let received: string | undefined
-    const on = (name: string): void => {
-      if (received !== undefined) return
-      received = name
-      resolve(name)
+    for (const name of stopSignals()) {
+      process.on(name, () => {
+        if (received !== undefined) return
+        received = name
+        resolve(name)
+      })
     }
-    process.on('SIGINT', () => { on('SIGINT') })
-    process.on('SIGTERM', () => { on('SIGTERM') })
   })
 }
 

@@ -77,11 +77,20 @@ async function main (argv: string[]): Promise<number> {
   return await namingConfigSources(async () => await command(args))
 }
 
-// `blendnet id | head -1`: a reader that went away is no error of ours.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
-  throw err
-})
+/**
+ * A reader of our output that went away (`| head`, a closed terminal or
+ * ssh session) is no error of ours. A short command ends there (`blendnet
+ * id | head -1`); a job or a worker goes on without printing: its outcome
+ * is still in the exit code, the output folder and the log file.
+ */
+const LONG_RUNNING = new Set(['worker', 'submit', 'relay'])
+const READER_GONE = new Set(['EPIPE', 'EIO', 'ERR_STREAM_DESTROYED'])
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (!READER_GONE.has(err.code ?? '')) throw err
+    if (!LONG_RUNNING.has(process.argv[2])) process.exit(process.exitCode ?? 0)
+  })
+}
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code

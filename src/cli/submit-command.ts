@@ -20,7 +20,7 @@ import {
   allLoopback, bootstrapAddrs, listenAddrs, listFlag, peerIdSet, parse, positiveInt,
   stringFlag, type Options
 } from './args.js'
-import { count, say } from './console.js'
+import { count, say, stopSignals } from './console.js'
 import { CONFIG_HELP } from './config-registry.js'
 import { LOG_FILE_HELP, useLogFile } from './log-file.js'
 import { movieAfterJob, movieFromFlags, MOVIE_HELP, MOVIE_OPTIONS } from './movie.js'
@@ -246,8 +246,7 @@ export async function submitCommand (args: string[]): Promise<number> {
       interrupted = signal
       cancel(`interrupted (${signal})`)
     }
-    process.on('SIGINT', stopOnSignal)
-    process.on('SIGTERM', stopOnSignal)
+    for (const name of stopSignals()) process.on(name, stopOnSignal)
 
     const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
     const node = await createSwarmNode({ privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk })

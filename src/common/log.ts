@@ -83,6 +83,11 @@ export function logToFile (path: string): void {
 
 let reopensOnHangup = false
 
+/** SIGHUP reopens the log file (log rotation) rather than stopping. */
+export function hangupReopensLog (): boolean {
+  return reopensOnHangup
+}
+
 function reopenLogFile (): void {
   if (logFile === undefined) return
   try {

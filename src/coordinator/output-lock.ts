@@ -12,9 +12,14 @@ export async function lockOutput (outputDir: string, shownAs: string): Promise<(
   const dir = join(outputDir, '.blendnet')
   const path = join(dir, 'submit.lock')
   // A folder that cannot take the lock cannot take the journal either:
-  // that failure, with its own message, comes when the job writes.
+  // that failure, with its own message, comes when the job writes. A file
+  // in the way is said now, before any network work.
   const none = async (): Promise<void> => {}
-  if (!await mkdir(dir, { recursive: true }).then(() => true, () => false)) return none
+  const made = await mkdir(dir, { recursive: true }).then(() => undefined, (err: NodeJS.ErrnoException) => err)
+  if (made?.code === 'EEXIST' || made?.code === 'ENOTDIR') {
+    throw new UsageError(`--output "${shownAs}" holds a file named .blendnet, where blendnet keeps the job's journal and logs; move it away and submit again`)
+  }
+  if (made !== undefined) return none
   try {
     await writeFile(path, String(process.pid), { flag: 'wx' })
   } catch (err) {

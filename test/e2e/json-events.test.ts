@@ -1,15 +1,16 @@
 /**
  * `submit --json` as a script reads it: every stdout line is one JSON
  * event, from job-started to job-finished, with one frame-done per frame;
- * the human lines go to stderr.
+ * the human lines go to stderr. A reader that goes away ends no job.
  */
 import assert from 'node:assert/strict'
-import { rm } from 'node:fs/promises'
+import { readdir, rm } from 'node:fs/promises'
+import { execa } from 'execa'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { findBlender } from '../../src/blender/install.js'
 import { makeDemoScene } from '../../src/demo/demo-scene.js'
-import { runCli, startCliWorker, stopWorkers, type RunningWorker } from '../helpers/cli.js'
+import { CLI, runCli, startCliWorker, stopWorkers, TEST_ENV, type RunningWorker } from '../helpers/cli.js'
 import { tempDir } from '../helpers/swarm.js'
 
 interface JsonEvent { event: string, time: string, [field: string]: unknown }
@@ -73,6 +74,21 @@ describe('submit --json', { timeout: 300_000 }, () => {
     assert.deepEqual(events.map(e => e.event), ['job-started', 'job-finished'])
     assert.deepEqual(events[0].alreadyDone, [1, 2, 3, 4])
     assert.equal(events[1].alreadyThere, 4)
+  })
+
+  it('a reader of its output that goes away (`| head`, a closed terminal) does not end the job', async () => {
+    const worker = await startCliWorker(join(dir, 'worker-2'))
+    workers.push(worker)
+    const output = join(dir, 'renders-unread')
+    const proc = execa(process.execPath, [CLI, 'submit', scene, '--frames', '1-4', '--output', output,
+      '--bootstrap', worker.addr], { env: TEST_ENV, reject: false, buffer: false })
+    // Both pipes closed before its first line: every write fails (EPIPE).
+    proc.stdout?.destroy()
+    proc.stderr?.destroy()
+    const result = await proc
+    assert.equal(result.exitCode, 0)
+    assert.deepEqual((await readdir(output)).filter(f => f.endsWith('.png')).sort(),
+      ['frame_0001.png', 'frame_0002.png', 'frame_0003.png', 'frame_0004.png'])
   })
 
   it('a --dashboard-port that is not a port is a usage error', async () => {

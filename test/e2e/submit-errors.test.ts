@@ -100,17 +100,28 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
     assert.ok(!entries.includes('o1') && !entries.includes('o2'), entries.join(', '))
   })
 
-  it('Ctrl-C ends the job with a summary and exit 130', async () => {
-    const proc = execa(process.execPath, [CLI, 'submit', scene, '--output', join(dir, 'o10'),
-      '--listen', '/ip4/127.0.0.1/tcp/0'], { reject: false, all: true, buffer: true, env: TEST_ENV })
-    await new Promise<void>((resolve) => {
-      proc.stdout?.on('data', (d: Buffer) => { if (/coordinator /.test(d.toString())) resolve() })
+  // SIGHUP: the terminal or ssh session that ran it closed.
+  for (const signal of ['SIGINT', 'SIGHUP'] as const) {
+    it(`${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGHUP'} ends the job with a summary and exit 130`, async () => {
+      const proc = execa(process.execPath, [CLI, 'submit', scene, '--output', join(dir, `o10-${signal}`),
+        '--listen', '/ip4/127.0.0.1/tcp/0'], { reject: false, all: true, buffer: true, env: TEST_ENV })
+      await new Promise<void>((resolve) => {
+        proc.stdout?.on('data', (d: Buffer) => { if (/coordinator /.test(d.toString())) resolve() })
+      })
+      proc.kill(signal)
+      const result = await proc
+      assert.equal(result.exitCode, 130, result.all as string)
+      assert.match(result.stdout as string, /job failed: 4 of 4 frames not rendered/)
+      assert.match(result.stdout as string, new RegExp(`frames 1-4: interrupted \\(${signal}\\)`))
     })
-    proc.kill('SIGINT')
-    const result = await proc
-    assert.equal(result.exitCode, 130, result.all as string)
-    assert.match(result.stdout as string, /job failed: 4 of 4 frames not rendered/)
-    assert.match(result.stdout as string, /frames 1-4: interrupted \(SIGINT\)/)
+  }
+
+  it('a file named .blendnet in --output is named before any network work', async () => {
+    const output = join(dir, 'o13')
+    await mkdir(output)
+    await writeFile(join(output, '.blendnet'), 'not a folder')
+    await expectUsageError([scene, '--output', output, '--listen', '/ip4/127.0.0.1/tcp/0'],
+      /--output ".*o13" holds a file named \.blendnet, where blendnet keeps the job's journal and logs; move it away/)
   })
 
   it('refuses an --output inside /proc at once instead of hanging', async () => {
