@@ -101,14 +101,20 @@ export function positiveInt (text: string | undefined, flag: string,
   return n
 }
 
-/** Multiaddrs to listen on: must parse. */
+/**
+ * Multiaddrs to listen on (or, for a relay's --announce, to be reached
+ * at): they must parse, and be TCP, the one transport a peer listens on.
+ */
 export function listenAddrs (values: string[], flag: string): string[] {
+  const example = flag === '--announce' ? '/ip4/203.0.113.7/tcp/4001 or /dns4/relay.example.org/tcp/4001' : '/ip4/0.0.0.0/tcp/4001'
   for (const value of values) {
+    let tcp: boolean
     try {
-      multiaddr(value)
+      tcp = multiaddr(value).getComponents().some(c => c.name === 'tcp')
     } catch {
-      throw new UsageError(`${flag} "${value}" is not a multiaddr; write it like /ip4/0.0.0.0/tcp/4001`)
+      throw new UsageError(`${flag} "${value}" is not a multiaddr; write it like ${example}`)
     }
+    if (!tcp) throw new UsageError(`${flag} "${value}" is not a TCP address, the only kind blendnet listens on; write it like ${example}`)
   }
   return values
 }

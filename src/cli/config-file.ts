@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
-import { UsageError } from '../common/errors.js'
+import { fileProblem, UsageError } from '../common/errors.js'
 import { configDir } from '../net/identity.js'
 import {
   settableFlags, suggestion, type ConfigurableCommand, type FlagOption,
@@ -56,8 +56,7 @@ export function readConfigFile (path: string): Record<string, unknown> {
     text = readFileSync(path, 'utf8')
   } catch (err) {
     if (err instanceof UsageError) throw err
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
-    throw new UsageError(`cannot read config file ${path}: ${code}`)
+    throw new UsageError(`cannot read config file ${path}: ${fileProblem(err)}`)
   }
   try {
     return parseToml(text) as Record<string, unknown>

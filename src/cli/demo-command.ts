@@ -8,7 +8,7 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { execa } from 'execa'
 import { findBlender } from '../blender/install.js'
-import { UsageError } from '../common/errors.js'
+import { fileProblem, UsageError } from '../common/errors.js'
 import { makeDemoScene } from '../demo/demo-scene.js'
 import { parse, positiveInt, stringFlag, type Options } from './args.js'
 import { say } from './console.js'
@@ -54,13 +54,16 @@ async function startWorker (dir: string, bootstrap: string[]): Promise<{ proc: P
 export async function demoCommand (args: string[]): Promise<number> {
   const parsed = parse('demo', args, OPTIONS)
   if (parsed.values.help === true) { say(DEMO_HELP); return 0 }
+  if (parsed.positionals.length > 0) {
+    throw new UsageError(`demo takes no file arguments (got "${parsed.positionals[0]}"); choose its folder with --dir`)
+  }
   const count = positiveInt(stringFlag(parsed, 'workers'), '--workers', 3)
   if (count > 16) throw new UsageError(`--workers ${count} is more than a demo on one machine needs; use 16 or fewer`)
   const dir = resolve(stringFlag(parsed, 'dir') ?? 'blendnet-demo')
   const blender = await findBlender(stringFlag(parsed, 'blender'))
 
   await mkdir(dir, { recursive: true }).catch((err: Error) => {
-    throw new UsageError(`cannot use --dir ${dir}: ${err.message}`)
+    throw new UsageError(`cannot use --dir ${dir}: ${fileProblem(err)}`)
   })
   const scene = join(dir, 'scene.blend')
   say(`generating an animated scene with Blender ${blender.version}: ${scene}`)

@@ -5,7 +5,7 @@
  * stdout.
  */
 import { resolve } from 'node:path'
-import { UsageError } from '../common/errors.js'
+import { fileProblem, UsageError } from '../common/errors.js'
 import { logToFile } from '../common/log.js'
 
 export const LOG_FILE_HELP = `  --log-file <path>        append the log to this file instead of stderr
@@ -19,8 +19,7 @@ export function useLogFile (value: string | undefined): string | undefined {
   try {
     logToFile(path)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
-    throw new UsageError(`--log-file "${value}" cannot be opened for appending (${code})`)
+    throw new UsageError(`--log-file "${value}" cannot be opened for appending: ${fileProblem(err)}`)
   }
   return path
 }

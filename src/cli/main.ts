@@ -4,14 +4,16 @@
  * mistake (one sentence, exit 2) and a failed job (exit 1) from a bug
  * (stack trace, exit 70).
  */
+import { readFileSync } from 'node:fs'
 import { BlendFileError } from '../blendfile/header.js'
 import { BlenderNotFoundError, BlendUnreadableError } from '../blender/errors.js'
 import { BlenderUnhealthyError } from '../blender/probe.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
+import { packagePath } from '../common/paths.js'
 import { FrameSpecError } from '../job/frames.js'
-import { demoCommand, DEMO_HELP } from './demo-command.js'
-import { idCommand, ID_HELP } from './id-command.js'
-import { keygenCommand, KEYGEN_HELP } from './keygen-command.js'
+import { demoCommand } from './demo-command.js'
+import { idCommand } from './id-command.js'
+import { keygenCommand } from './keygen-command.js'
 import { OPTIONS as RELAY_OPTIONS, relayCommand, RELAY_HELP } from './relay-command.js'
 import { OPTIONS as STATUS_OPTIONS, statusCommand, STATUS_HELP } from './status-command.js'
 import { OPTIONS as SUBMIT_OPTIONS, submitCommand, SUBMIT_HELP } from './submit-command.js'
@@ -32,15 +34,8 @@ commands:
 
 Run blendnet <command> --help for a command's options. Those of worker,
 submit, relay and status can also be set in blendnet.toml or in BLENDNET_*
-variables (docs/config.md).
-
-${WORKER_HELP}
-${SUBMIT_HELP}
-${RELAY_HELP}
-${DEMO_HELP}
-${ID_HELP}
-${KEYGEN_HELP}
-${STATUS_HELP}`
+variables (docs/config.md). blendnet --version prints its version.
+`
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   worker: workerCommand,
@@ -69,6 +64,11 @@ async function main (argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(HELP)
     return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-V') {
+    const { version } = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }
+    process.stdout.write(`blendnet ${version}\n`)
+    return 0
   }
   const command = COMMANDS[name]
   if (command === undefined) {

@@ -79,6 +79,10 @@ export async function statusCommand (args: string[]): Promise<number> {
 
   // mDNS only where there is a LAN to search: not when told to use loopback.
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(bootstrap) && !allLoopback(listen)
+  // It only listens: without both, no peer would ever reach it.
+  if (bootstrap.length === 0 && !mdns) {
+    throw new UsageError('status has no way to find the swarm without --bootstrap (or mDNS, off here): give it a peer\'s address with --bootstrap')
+  }
   // It only listens to gossip: a relay slot would outlive it for hours.
   const node = await createSwarmNode({
     privateKey: key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk, reachableThroughRelays: false

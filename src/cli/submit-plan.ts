@@ -12,7 +12,7 @@ import { readRenderInfo } from '../blendfile/render-info.js'
 import { blenderPath, findBlender } from '../blender/install.js'
 import { missingForRender } from '../blender/dependencies.js'
 import { inspectBlend, type BlendInfo, type SceneInfo } from '../blender/scene-info.js'
-import { UsageError } from '../common/errors.js'
+import { fileProblem, UsageError } from '../common/errors.js'
 import { atLeastVersion } from '../common/versions.js'
 import { formatFrameList, framesFromScene, parseFrameSpec, repeatedFrames, splitIntoChunks } from '../job/frames.js'
 import { IMAGE_FORMATS, isImageFormat, type ImageFormat } from '../job/naming.js'
@@ -90,7 +90,7 @@ export async function checkOutputDir (dir: string): Promise<void> {
     await writeFile(probe, '')
     await rm(probe)
   } catch (err) {
-    throw new UsageError(`--output "${dir}" is not writable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new UsageError(`--output "${dir}" is not writable: ${fileProblem(err)}`)
   }
 }
 

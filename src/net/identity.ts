@@ -15,7 +15,7 @@ import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
-import { UsageError } from '../common/errors.js'
+import { fileProblem, UsageError } from '../common/errors.js'
 import { isAlive } from '../common/pid.js'
 
 /** $BLENDNET_CONFIG_DIR, else $XDG_CONFIG_HOME/blendnet, else ~/.config/blendnet. */
@@ -52,7 +52,7 @@ export async function readPrivateFile (path: string, what: string): Promise<Buff
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (err instanceof UsageError || code === 'ENOENT') throw err
-    throw new UsageError(`cannot read ${what} ${path}: ${code ?? (err as Error).message}`)
+    throw new UsageError(`cannot read ${what} ${path}: ${fileProblem(err)}`)
   }
 }
 
@@ -83,7 +83,7 @@ export async function loadOrCreatePeerKey (path: string,
     // Another process created it first: use that one.
     if (code === 'EEXIST') return await loadOrCreatePeerKey(path, makeFolder)
     if (code === 'ENOENT') throw new UsageError(`cannot create the peer key ${path}: the folder ${dirname(path)} does not exist`)
-    throw new UsageError(`cannot create the peer key ${path}: ${(err as Error).message}`)
+    throw new UsageError(`cannot create the peer key ${path}: ${fileProblem(err)}`)
   }
   return { key, created: true }
 }

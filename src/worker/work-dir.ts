@@ -14,7 +14,7 @@
  */
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { UsageError } from '../common/errors.js'
+import { fileProblem, UsageError } from '../common/errors.js'
 import { isAlive } from '../common/pid.js'
 
 export class WorkDir {
@@ -27,7 +27,7 @@ export class WorkDir {
       await mkdir(join(root, 'blobs'), { recursive: true })
       await mkdir(join(root, 'jobs'), { recursive: true })
     } catch (err) {
-      throw new UsageError(`cannot use --work-dir ${root}: ${(err as Error).message}`)
+      throw new UsageError(`cannot use --work-dir ${root}: ${fileProblem(err)}`)
     }
     const dir = new WorkDir(root)
     await dir.lock()

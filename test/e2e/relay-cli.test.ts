@@ -60,7 +60,7 @@ describe('blendnet relay', { timeout: 120_000 }, () => {
     const cases: Array<[string[], RegExp]> = [
       [['--listen', 'nonsense'], /^blendnet: --listen "nonsense" is not a multiaddr; write it like \/ip4\/0\.0\.0\.0\/tcp\/4001$/],
       [['--announce', '/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWRBhwfeP2Y9CDkFRBAZ1pmxUadH36TKuk9KDz6oPZw6Q9'], /^blendnet: --announce "[^"]+" must not name a peer; the relay adds its own \/p2p\/<peer id>$/],
-      [['--log-file', join(dir, 'no-such-dir', 'relay.log')], /^blendnet: --log-file "[^"]+" cannot be opened for appending \(ENOENT\)$/],
+      [['--log-file', join(dir, 'no-such-dir', 'relay.log')], /^blendnet: --log-file "[^"]+" cannot be opened for appending: no such file or folder \(ENOENT\)$/],
       [['stray'], /^blendnet: relay takes no file arguments \(got "stray"\)$/],
       [['--frobnicate'], /^blendnet: relay: unknown option --frobnicate \(see blendnet relay --help\)$/]
     ]

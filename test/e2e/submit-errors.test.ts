@@ -65,13 +65,13 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
       // root writes anywhere; a read-only folder cannot stop it.
       const ro = join(dir, 'is-a-file', 'below')
       await writeFile(join(dir, 'is-a-file'), '')
-      await expectUsageError([scene, '--output', ro], /not writable/)
+      await expectUsageError([scene, '--output', ro], /not writable: a part of the path is a file, not a folder \(ENOTDIR\)$/)
       return
     }
     const ro = join(dir, 'read-only')
     await mkdir(ro)
     await chmod(ro, 0o500)
-    await expectUsageError([scene, '--output', ro], /not writable/)
+    await expectUsageError([scene, '--output', ro], /not writable: permission denied \(EACCES\)$/)
   })
 
   it('a scene name the file does not have', async () => {

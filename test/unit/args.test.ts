@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { allLoopback, bootstrapAddrs, parse, positiveInt } from '../../src/cli/args.js'
+import { allLoopback, bootstrapAddrs, listenAddrs, parse, positiveInt } from '../../src/cli/args.js'
 import { parseDuration } from '../../src/common/duration.js'
 import { formatSize, parseSize } from '../../src/common/sizes.js'
 import { UsageError } from '../../src/common/errors.js'
@@ -29,6 +29,14 @@ describe('command-line flags', () => {
   it('refuse a bootstrap address without a peer id', () => {
     assert.throws(() => bootstrapAddrs(['/ip4/127.0.0.1/tcp/4001']), /no \/p2p\//)
     assert.throws(() => bootstrapAddrs(['not an address']), /not a multiaddr/)
+  })
+
+  it('refuse a listen address that is not TCP, naming an example that fits the flag', () => {
+    assert.deepEqual(listenAddrs(['/ip4/127.0.0.1/tcp/0', '/ip6/::1/tcp/4001'], '--listen'), ['/ip4/127.0.0.1/tcp/0', '/ip6/::1/tcp/4001'])
+    assert.throws(() => listenAddrs(['/ip4/127.0.0.1/udp/0'], '--listen'),
+      (err: Error) => err instanceof UsageError && /--listen "\/ip4\/127\.0\.0\.1\/udp\/0" is not a TCP address.*\/ip4\/0\.0\.0\.0\/tcp\/4001$/.test(err.message))
+    assert.throws(() => listenAddrs(['nonsense'], '--announce'),
+      (err: Error) => err instanceof UsageError && /not a multiaddr; write it like \/ip4\/203\.0\.113\.7\/tcp\/4001/.test(err.message))
   })
 
   it('refuse a chunk size that is not a whole number of at least 1', () => {

@@ -50,7 +50,7 @@ describe('--log-file', () => {
 
   it('a file that cannot be opened is a usage error naming it', () => {
     assert.throws(() => useLogFile('/nonexistent-dir-blendnet/x.log'), (err: Error) =>
-      err instanceof UsageError && /^--log-file "\/nonexistent-dir-blendnet\/x\.log" cannot be opened for appending \(ENOENT\)$/.test(err.message))
+      err instanceof UsageError && /^--log-file "\/nonexistent-dir-blendnet\/x\.log" cannot be opened for appending: no such file or folder \(ENOENT\)$/.test(err.message))
     assert.throws(() => useLogFile(''), UsageError)
   })
 })
