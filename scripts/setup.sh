@@ -13,6 +13,9 @@ cd "$root"
 quiet=0
 [ "${1:-}" = "--quiet" ] && quiet=1
 say() { [ "$quiet" = 1 ] || echo "setup: $*"; }
+# Steps that take a while are said even with --quiet (on stderr): the
+# first `blendnet` command of a checkout sets it up, and must not look hung.
+slow() { if [ "$quiet" = 1 ]; then echo "blendnet: setting up: $* ..." >&2; else say "$*"; fi; }
 
 node_major() {
   command -v node >/dev/null 2>&1 || { echo 0; return; }
@@ -27,7 +30,7 @@ if [ ! -x .node/node_modules/.bin/node ] && [ "$(node_major)" -lt 22 ]; then
     echo "setup: neither Node.js 22+ nor npm is installed; install Node.js 22 or newer." >&2
     exit 1
   }
-  say "system Node is $(node --version 2>/dev/null || echo missing); installing Node 24 into .node/"
+  slow "system Node is $(node --version 2>/dev/null || echo missing); installing Node 24 into .node/"
   mkdir -p .node
   npm install --prefix .node --no-save --no-package-lock --loglevel=error \
     node@24 >/dev/null
@@ -37,7 +40,7 @@ fi
 # 2. Blender.
 if ! command -v blender >/dev/null 2>&1 && [ -z "${BLENDNET_BLENDER:-}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Blender with apt-get (this takes a few minutes)"
+    slow "installing Blender with apt-get (this takes a few minutes)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -q blender >/dev/null 2>&1 || {
       apt-get update -q >/dev/null
@@ -52,7 +55,7 @@ fi
 # 2b. bubblewrap: optional, so its absence is a note, not a failure.
 if [ "$(uname -s)" = Linux ] && ! command -v bwrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing bubblewrap with apt-get (Blender's sandbox)"
+    slow "installing bubblewrap with apt-get (Blender's sandbox)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -q bubblewrap >/dev/null 2>&1 ||
       { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1; } ||
@@ -64,14 +67,14 @@ fi
 
 # 3. npm dependencies, when missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dependencies"
+  slow "installing npm dependencies"
   npm ci --loglevel=error --no-fund --no-audit >/dev/null
 fi
 
 # 4. The build, when any source is newer than the last one.
 stamp=dist/.build-stamp
 if [ ! -f "$stamp" ] || [ ! -f dist/blendnet.mjs ] || [ -n "$(find src test bench proto tsconfig.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-  say "building"
+  slow "building (scripts/build.sh)"
   scripts/build.sh
   touch "$stamp"
 fi

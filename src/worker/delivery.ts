@@ -10,7 +10,7 @@ import { CHUNK_LOG_NAME } from '../blender/chunk-files.js'
 import { ChunkRenderError } from '../blender/errors.js'
 import { parseLogLine } from '../blender/log-parser.js'
 import { UPLOAD_RETRY_FIRST_MS, UPLOAD_RETRY_MAX_MS } from '../common/constants.js'
-import { messageOf } from '../common/errors.js'
+import { fileProblem, messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import type { CoordinatorClient } from './coordinator-client.js'
 
@@ -76,9 +76,23 @@ async function exists (path: string): Promise<boolean> {
   return await access(path).then(() => true, () => false)
 }
 
+/**
+ * Why a chunk failed, as the artist reads it. A file error is this
+ * worker's own (its work dir or cache: a full or read-only disk), said in
+ * words with the file it concerns.
+ */
+export function failureReason (err: unknown): string {
+  if (err instanceof ChunkRenderError) return err.reason
+  const { code, path, syscall } = (err ?? {}) as NodeJS.ErrnoException
+  if (typeof code === 'string' && typeof path === 'string') {
+    return `the worker could not ${syscall ?? 'use'} its file ${path}: ${fileProblem(err)}`
+  }
+  return messageOf(err)
+}
+
 export async function reportChunkFailure (client: CoordinatorClient, chunkId: number,
   err: unknown): Promise<void> {
-  const reason = err instanceof ChunkRenderError ? err.reason : messageOf(err)
+  const reason = failureReason(err)
   const tail = err instanceof ChunkRenderError ? err.logTail : []
   log.warn('chunk failed', { job: client.jobId, chunk: chunkId, reason })
   await client.reportFailure(chunkId, reason, tail).catch((e: Error) => {
