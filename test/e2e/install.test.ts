@@ -72,6 +72,25 @@ describe('scripts/install.sh', { timeout: 900_000, skip: npmMissing && 'npm is n
     assert.match(id.out, new RegExp(`^12D3KooW\\w+\\nkey ${TEST_ENV.BLENDNET_CONFIG_DIR}/identity\\.key`))
   })
 
+  it('runs an installed worker with the small young generation that keeps it under 120 MB', async () => {
+    const worker = execa(join(binDir, 'blendnet'), ['worker', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns',
+      '--work-dir', join(dir, 'worker'), '--sandbox', 'none'], { reject: false, env: TEST_ENV, all: true, buffer: false })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let seen = ''
+        worker.all?.on('data', (d: Buffer) => { seen += d.toString(); if (/\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//.test(seen)) resolve() })
+        void worker.then(() => { reject(new Error(`the worker exited:\n${seen}`)) })
+      })
+      // The wrapper execs Node: the worker's own command line.
+      const cmdline = (await readFile(`/proc/${worker.pid}/cmdline`, 'utf8')).split('\0')
+      assert.ok(cmdline.includes('--max-semi-space-size=1'), cmdline.join(' '))
+      assert.ok(cmdline.includes(join(prefix, 'app', 'dist', 'blendnet.mjs')), cmdline.join(' '))
+    } finally {
+      worker.kill('SIGTERM')
+      await worker
+    }
+  })
+
   it('runs again without reinstalling or rebuilding what is up to date', async () => {
     const before = await installed(['id'])
     const result = await install(checkout, ['--prefix', prefix, '--bin-dir', binDir])
