@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { execa } from 'execa'
@@ -181,15 +181,16 @@ describe('resume: the same submit continues the job', { timeout: 300_000 }, () =
 
   it('a journal that cannot be written stops submit with the reason; once fixed, the same command completes', async () => {
     const output = join(dir, 'unwritable')
-    await mkdir(output)
-    // A file where the journal's folder goes fails every append, like a full disk.
-    await writeFile(join(output, '.blendnet'), '')
+    await mkdir(join(output, '.blendnet'), { recursive: true })
+    // A journal that leads where no file can be made fails every append,
+    // like a full disk, and only once the first frame is in.
+    await symlink(join(dir, 'no-such-folder', 'journal.jsonl'), join(output, '.blendnet', 'journal.jsonl'))
     const stopped = await runCli(submitArgs(output, 3), 120_000)
     assert.equal(stopped.exitCode, 1, `${stopped.stdout}\n${stopped.stderr}`)
-    assert.match(stopped.stdout as string, /frames? [\d,-]+: cannot write the journal \S+journal\.jsonl: EEXIST/)
+    assert.match(stopped.stdout as string, /frames? [\d,-]+: cannot write the journal \S+journal\.jsonl: ENOENT/)
     assert.match(stopped.stdout as string, /run the same command again/)
 
-    await rm(join(output, '.blendnet'))
+    await rm(join(output, '.blendnet', 'journal.jsonl'))
     const rerun = await runCli(submitArgs(output, 3))
     assert.equal(rerun.exitCode, 0, `${rerun.stdout}\n${rerun.stderr}`)
     // A frame renamed into place but never journaled is rendered again.
