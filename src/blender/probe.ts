@@ -18,6 +18,7 @@ import { messageOf } from '../common/errors.js'
 import { decodePngPixels, type PngPixels } from '../image/png-pixels.js'
 import type { GpuDevice, WorkerCapabilities } from '../job/requirements.js'
 import { BACKGROUND_FLAGS, runScriptArgs, scriptPath } from './argv.js'
+import { bytecodeEnv, userBytecodeCache } from './bytecode.js'
 import { BlenderLog } from './chunk-log.js'
 import type { BlenderInstall } from './install.js'
 import { KILL_GRACE_MS } from './limits.js'
@@ -125,9 +126,10 @@ async function runProbe (
   const { file, args } = opts.sandbox === undefined
     ? { file: install.path, args: probeArgv(outDir) }
     : sandboxedCommand(opts.sandbox, probeArgv(outDir),
-      { readable: [], writable: [outDir], cwd: outDir, fillsShaderCache: true })
+      { readable: [], writable: [outDir], cwd: outDir, fillsCaches: true })
   return await execa(file, args, {
     cwd: outDir,
+    env: opts.sandbox === undefined ? bytecodeEnv(userBytecodeCache()) : {},
     stdin: 'ignore',
     all: true,
     reject: false,

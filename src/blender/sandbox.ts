@@ -61,6 +61,11 @@ export interface Sandbox {
    * another job's Blender runs.
    */
   shaderSeed?: string
+  /**
+   * Blender's Python bytecode as the probe compiled it (bytecode.ts),
+   * read-only for every later run, for the same reason.
+   */
+  bytecode?: string
 }
 
 /** What one run may see beyond the system. */
@@ -70,8 +75,8 @@ export interface SandboxMounts {
   /** Writable, must exist: the chunk dir. */
   writable: string[]
   cwd: string
-  /** The probe: writes the shader cache that later runs start from. */
-  fillsShaderCache?: boolean
+  /** The probe: writes the shader and bytecode caches later runs start from. */
+  fillsCaches?: boolean
 }
 
 export interface SandboxChoice {
@@ -159,30 +164,36 @@ export async function findSandbox (
       .filter(dir => !SYSTEM_DIRS.some(sys => isInside(dir, sys))),
     devices: gpuDevices(),
     limits: await clampToHardLimits(limits),
-    shaderSeed: await newShaderSeed(tmpdir())
+    shaderSeed: await newCacheDir(tmpdir(), 'shaders'),
+    bytecode: await newCacheDir(tmpdir(), 'bytecode')
   }
-  const removeSeed = (): void => { rmSync(sandbox.shaderSeed as string, { recursive: true, force: true }) }
+  const removeCaches = (): void => {
+    for (const dir of [sandbox.shaderSeed, sandbox.bytecode]) {
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    }
+  }
   const problem = await checkSandbox(sandbox)
-  if (problem !== undefined) removeSeed()
-  else process.once('exit', removeSeed)
+  if (problem !== undefined) removeCaches()
+  else process.once('exit', removeCaches)
   return problem ?? sandbox
 }
 
 /**
- * The folder of probe shaders, named for this process so that a worker
- * killed before its exit handler ran leaves one a later start removes.
+ * A folder the probe fills for later runs (`blendnet-shaders-…`,
+ * `blendnet-bytecode-…`), named for this process so that a worker killed
+ * before its exit handler ran leaves one a later start removes.
  */
-export async function newShaderSeed (parent: string): Promise<string> {
+export async function newCacheDir (parent: string, kind: 'shaders' | 'bytecode'): Promise<string> {
   for (const name of readdirSync(parent)) {
-    const pid = SEED_NAME.exec(name)?.[1]
+    const pid = CACHE_NAME.exec(name)?.[1]
     if (pid !== undefined && !isAlive(Number(pid))) {
       rmSync(join(parent, name), { recursive: true, force: true })
     }
   }
-  return await mkdtemp(join(parent, `blendnet-shaders-${process.pid}-`))
+  return await mkdtemp(join(parent, `blendnet-${kind}-${process.pid}-`))
 }
 
-const SEED_NAME = /^blendnet-shaders-(\d+)-\w+$/
+const CACHE_NAME = /^blendnet-(?:shaders|bytecode)-(\d+)-\w+$/
 
 /** Runs `true` exactly as Blender would run: user namespaces may be off. */
 async function checkSandbox (sandbox: Sandbox): Promise<string | undefined> {
@@ -217,7 +228,7 @@ export function sandboxedCommand (
  * becomes Blender. No `2>/dev/null`: where the host's /dev/null cannot be
  * opened without privileges, the shell would skip the copy silently. */
 function shaderCopy (sandbox: Sandbox, mounts: SandboxMounts): string[] {
-  if (sandbox.shaderSeed === undefined || mounts.fillsShaderCache === true) return []
+  if (sandbox.shaderSeed === undefined || mounts.fillsCaches === true) return []
   return ['sh', '-c', 'cp -R "$0" "$MESA_SHADER_CACHE_DIR"; exec "$@"',
     sandbox.shaderSeed]
 }
@@ -269,17 +280,21 @@ export function bwrapArgs (
   // After the tmpfs: the probe's folder lives under /tmp.
   for (const dir of [...sandbox.readOnly, ...mounts.readable]) args.push('--ro-bind-try', dir, dir)
   for (const dir of mounts.writable) args.push('--bind', dir, dir)
-  const seed = sandbox.shaderSeed
-  if (seed !== undefined) args.push(mounts.fillsShaderCache === true ? '--bind' : '--ro-bind', seed, seed)
+  const fills = mounts.fillsCaches === true
+  const { shaderSeed: seed, bytecode } = sandbox
+  for (const dir of [seed, bytecode]) {
+    if (dir !== undefined) args.push(fills ? '--bind' : '--ro-bind', dir, dir)
+  }
   // The folders bwrap made for the binds above stay empty and read-only.
   args.push('--remount-ro', '/', '--chdir', mounts.cwd)
   args.push('--clearenv', '--setenv', 'PATH', '/usr/bin:/bin',
     '--setenv', 'HOME', '/tmp', '--setenv', 'TMPDIR', '/tmp',
     '--setenv', 'LANG', 'C.UTF-8')
   if (seed !== undefined) {
-    args.push('--setenv', 'MESA_SHADER_CACHE_DIR',
-      mounts.fillsShaderCache === true ? seed : PRIVATE_SHADER_CACHE)
+    args.push('--setenv', 'MESA_SHADER_CACHE_DIR', fills ? seed : PRIVATE_SHADER_CACHE)
   }
+  // Read-only but for the probe: Python skips writing where it cannot.
+  if (bytecode !== undefined) args.push('--setenv', 'PYTHONPYCACHEPREFIX', bytecode)
   for (const name of KEPT_ENV) {
     const value = env[name]
     if (value !== undefined) args.push('--setenv', name, value)

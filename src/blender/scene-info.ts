@@ -9,6 +9,7 @@
 import { resolve } from 'node:path'
 import { execa } from 'execa'
 import { sceneInfoArgv } from './argv.js'
+import { bytecodeEnv, userBytecodeCache } from './bytecode.js'
 import { BlenderLog } from './chunk-log.js'
 import { blenderReason } from './chunk-verdict.js'
 import { missingDependencies, type Dependency } from './dependencies.js'
@@ -110,6 +111,7 @@ export async function inspectBlend (
 ): Promise<BlendInfo> {
   const path = resolve(blendPath)
   const result = await execa(blender.path, sceneInfoArgv(path), {
+    env: bytecodeEnv(userBytecodeCache()),
     stdin: 'ignore',
     all: true,
     reject: false,

@@ -16,6 +16,7 @@ import { renderKeyOf } from '../job/spec.js'
 import { openIdentity } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
 import { describeSwarm, resolveSwarmKey } from '../net/swarm-key.js'
+import { prepareCodecs } from '../net/wire.js'
 import {
   allLoopback, bootstrapAddrs, listenAddrs, listFlag, peerIdSet, parse, positiveInt,
   stringFlag, type Options
@@ -186,6 +187,8 @@ export async function submitCommand (args: string[]): Promise<number> {
   say(describeSwarm(swarmKey))
   if (identity.note !== undefined) say(`note: ${identity.note}`)
 
+  // The codecs are written while Blender reads the scene, not after.
+  setImmediate(prepareCodecs)
   const plan = await planJob(input, stringFlag(parsed, 'blender'))
   const { spec } = plan
   const finishMovie = movieAfterJob(movie, plan)

@@ -31,6 +31,7 @@ import { logger } from '../common/log.js'
 import { keepBootstrapPeers } from './bootstrap-keeper.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS } from './gossip-scoring.js'
 import { privateSwarm } from './pnet.js'
+import { prepareCodecs } from './wire.js'
 
 const log = logger('net')
 
@@ -63,6 +64,8 @@ export async function createSwarmNode (opts: SwarmNodeOptions): Promise<SwarmNod
   }
   if (opts.mdns) peerDiscovery.push(mdns())
 
+  // Before any message comes: the first ones come all at once.
+  prepareCodecs()
   const node = await startLibp2p(opts, peerDiscovery)
   runOverRelays(node)
   logRelayUse(node)

@@ -172,6 +172,28 @@ export function requirementsFromWire (req: Requirements): JobRequirements {
 
 const root = protobuf.loadSync(packagePath('proto', 'blendnet.proto'))
 
+let prepared = false
+
+/**
+ * protobufjs writes each message type's encoder and decoder the first
+ * time it is used, 14 ms for the whole schema: otherwise paid on a job's
+ * first announcement and first claim, when every peer is busiest.
+ * Workers and coordinators call this at start, `submit` while Blender
+ * reads the scene. Idempotent.
+ */
+export function prepareCodecs (): void {
+  if (prepared) return
+  prepared = true
+  root.resolveAll()
+  const visit = (ns: protobuf.NamespaceBase): void => {
+    for (const nested of ns.nestedArray) {
+      if (nested instanceof protobuf.Type) nested.setup()
+      if (nested instanceof protobuf.Namespace) visit(nested)
+    }
+  }
+  visit(root)
+}
+
 const TO_OBJECT: protobuf.IConversionOptions = {
   longs: Number, bytes: Uint8Array, defaults: true, arrays: true
 }

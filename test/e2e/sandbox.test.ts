@@ -162,6 +162,36 @@ describe('the limits of Blender\'s sandbox', { timeout: 120_000 }, async () => {
     assert.match(result.all ?? '', /^cache: \['from-the-probe'\]$/m, result.all)
   })
 
+  it('lets a run read the bytecode the probe compiled, and not write any', { skip }, async () => {
+    if (typeof sandbox === 'string') throw new Error(sandbox)
+    const bytecode = join(dir, 'probe-bytecode')
+    await mkdir(bytecode)
+    const withCache = { ...sandbox, bytecode }
+    // Where Python keeps bl_ui's bytecode, and whether it is there.
+    const expr = 'import bl_ui, os, sys; ' +
+      "print('prefix:', sys.pycache_prefix); print('cached:', os.path.exists(bl_ui.__cached__))"
+    const run = async (fillsCaches: boolean) => {
+      const { file, args } = sandboxedCommand(withCache,
+        ['-b', '--factory-startup', '--python-exit-code', '1', '--python-expr', expr],
+        { readable: [], writable: [dir], cwd: dir, fillsCaches })
+      return await execa(file, args, { reject: false, all: true, timeout: 60_000 })
+    }
+
+    const later = await run(false)
+    assert.match(later.all ?? '', new RegExp(`^prefix: ${bytecode}$`, 'm'), later.all)
+    assert.deepEqual(await readdir(bytecode), [], 'a run that is not the probe wrote bytecode')
+
+    const probe = await run(true)
+    assert.match(probe.all ?? '', /^cached: True$/m, probe.all)
+    const compiled = await readdir(bytecode, { recursive: true })
+    assert.ok(compiled.some(f => /bl_ui\/__init__\.cpython-\d+\.pyc$/.test(f)),
+      `no bytecode of bl_ui among ${compiled.length} files`)
+    // A later run finds it, and still writes nothing.
+    const again = await run(false)
+    assert.match(again.all ?? '', /^cached: True$/m, again.all)
+    assert.deepEqual(await readdir(bytecode, { recursive: true }), compiled)
+  })
+
   it('refuses memory beyond its limit', { skip }, async () => {
     const result = await runPython('bytearray(2 * 1024 ** 3)')
     assert.match(result.all ?? '', /MemoryError/)

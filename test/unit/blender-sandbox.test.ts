@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import {
-  bwrapArgs, defaultLimits, hardLimit, limitArgs, newShaderSeed, parseSandboxMode, sandboxedCommand,
+  bwrapArgs, defaultLimits, hardLimit, limitArgs, newCacheDir, parseSandboxMode, sandboxedCommand,
   signalOfExit, type Sandbox, type SandboxMounts
 } from '../../src/blender/sandbox.js'
 import { UsageError } from '../../src/common/errors.js'
@@ -18,7 +18,8 @@ const SANDBOX: Sandbox = {
   readOnly: ['/opt/blender-4.2', '/src/blendnet/scripts/blender'],
   devices: [],
   limits: defaultLimits(4, 16 * GIB),
-  shaderSeed: '/tmp/blendnet-shaders-x'
+  shaderSeed: '/tmp/blendnet-shaders-x',
+  bytecode: '/tmp/blendnet-bytecode-x'
 }
 
 const MOUNTS: SandboxMounts = {
@@ -104,6 +105,7 @@ describe('the bubblewrap command line', () => {
       TMPDIR: '/tmp',
       LANG: 'C.UTF-8',
       MESA_SHADER_CACHE_DIR: '/tmp/shader-cache',
+      PYTHONPYCACHEPREFIX: '/tmp/blendnet-bytecode-x',
       CUDA_VISIBLE_DEVICES: '1'
     })
     assert.ok(!args.some(a => a.includes('hunter2') || a.includes('/home/ann/py')))
@@ -117,10 +119,18 @@ describe('the bubblewrap command line', () => {
   })
 
   it('lets the probe fill the shader cache and every later run copy it', () => {
-    const probe = bwrapArgs(SANDBOX, { ...MOUNTS, fillsShaderCache: true }, {})
+    const probe = bwrapArgs(SANDBOX, { ...MOUNTS, fillsCaches: true }, {})
     assert.ok(mounts(probe, '--bind').includes('/tmp/blendnet-shaders-x -> /tmp/blendnet-shaders-x'))
     assert.equal(envOf(probe).MESA_SHADER_CACHE_DIR, '/tmp/blendnet-shaders-x')
     assert.ok(mounts(args, '--ro-bind').includes('/tmp/blendnet-shaders-x -> /tmp/blendnet-shaders-x'))
+  })
+
+  it('lets only the probe write Blender\'s bytecode; later runs read it', () => {
+    const probe = bwrapArgs(SANDBOX, { ...MOUNTS, fillsCaches: true }, {})
+    assert.ok(mounts(probe, '--bind').includes('/tmp/blendnet-bytecode-x -> /tmp/blendnet-bytecode-x'))
+    assert.ok(!mounts(args, '--bind').includes('/tmp/blendnet-bytecode-x -> /tmp/blendnet-bytecode-x'))
+    assert.ok(mounts(args, '--ro-bind').includes('/tmp/blendnet-bytecode-x -> /tmp/blendnet-bytecode-x'))
+    assert.equal(envOf(probe).PYTHONPYCACHEPREFIX, '/tmp/blendnet-bytecode-x')
   })
 })
 
@@ -175,7 +185,7 @@ describe('sandbox limits and outcomes', () => {
   })
 })
 
-describe('the folder of probe shaders', () => {
+describe('the folders the probe fills', () => {
   it('is named for this process, and a start removes those of processes gone', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'blendnet-seeds-'))
     try {
@@ -183,11 +193,14 @@ describe('the folder of probe shaders', () => {
       const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
       await mkdir(join(parent, `blendnet-shaders-${gone}-AbC123`))
       await mkdir(join(parent, `blendnet-shaders-${process.pid}-XyZ789`))
+      await mkdir(join(parent, `blendnet-bytecode-${gone}-DeF456`))
       await mkdir(join(parent, 'blendnet-shaders-old'))
-      const seed = await newShaderSeed(parent)
+      const seed = await newCacheDir(parent, 'shaders')
       assert.match(seed, new RegExp(`blendnet-shaders-${process.pid}-\\w+$`))
+      const bytecode = await newCacheDir(parent, 'bytecode')
+      assert.match(bytecode, new RegExp(`blendnet-bytecode-${process.pid}-\\w+$`))
       assert.deepEqual((await readdir(parent)).sort(),
-        [basename(seed), `blendnet-shaders-${process.pid}-XyZ789`, 'blendnet-shaders-old'].sort())
+        [basename(seed), basename(bytecode), `blendnet-shaders-${process.pid}-XyZ789`, 'blendnet-shaders-old'].sort())
     } finally {
       await rm(parent, { recursive: true, force: true })
     }

@@ -1,0 +1,54 @@
+/**
+ * Blender's Python compiled once, not at every start. Blender imports
+ * some 450 ms of its own Python when it starts (bl_ui, bl_operators, the
+ * add-ons), and Python compiles each module from source unless it finds
+ * bytecode: Debian's package ships none, and its scripts folder is not
+ * writable, so every Blender start compiles them all again, about 0.3 s
+ * of a 0.8 s start on a 2-core machine (docs/performance.md).
+ * PYTHONPYCACHEPREFIX gives Python a folder of ours to keep bytecode in;
+ * Python checks each file against its source's size and time, so a
+ * Blender upgrade recompiles by itself.
+ *
+ * Sandboxed runs get a per-process folder instead (sandbox.ts): only the
+ * probe, which opens no job's file, may write it, so a job cannot plant
+ * bytecode that a later job's Blender would run.
+ */
+import { mkdirSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { isAbsolute, join } from 'node:path'
+
+let userCache: string | undefined | null = null
+
+/** This user's folder (below), made once per process. */
+export function userBytecodeCache (): string | undefined {
+  if (userCache === null) userCache = makeBytecodeCache(process.env)
+  return userCache
+}
+
+/**
+ * `$XDG_CACHE_HOME/blendnet/blender-bytecode` (~/.cache by default),
+ * made if missing; undefined where it cannot be made (a read-only home):
+ * Blender then compiles at every start, as it always did.
+ */
+export function makeBytecodeCache (env: NodeJS.ProcessEnv): string | undefined {
+  const base = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME)
+    ? env.XDG_CACHE_HOME
+    : join(homedir(), '.cache')
+  const dir = join(base, 'blendnet', 'blender-bytecode')
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    return dir
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The environment Blender runs with, outside a sandbox: its Python keeps
+ * bytecode in `dir`. PYTHONDONTWRITEBYTECODE is dropped for Blender only:
+ * set for the user's own Python, it would leave the folder empty.
+ */
+export function bytecodeEnv (dir: string | undefined): NodeJS.ProcessEnv {
+  if (dir === undefined) return {}
+  return { PYTHONPYCACHEPREFIX: dir, PYTHONDONTWRITEBYTECODE: undefined }
+}
