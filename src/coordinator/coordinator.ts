@@ -82,6 +82,7 @@ export class Coordinator {
   private lastWaitingNotice = Date.now() - WAITING_NOTICE_MS + FIRST_WAITING_NOTICE_MS
   private timers: NodeJS.Timeout[] = []
   private announceSoon?: NodeJS.Timeout
+  private announcedAt = 0
   private finish?: (outcome: JobOutcome) => void
   private stopReason?: string
   private unfitSince?: number
@@ -217,18 +218,18 @@ export class Coordinator {
     }
   }
 
-  /** Announce now and again in a moment: coalesces bursts of changes. */
+  /** Now, or 20 ms after the last: workers joining at once get one announcement. */
   private scheduleAnnounce (): void {
     if (this.announceSoon !== undefined) return
-    this.announceSoon = setTimeout(() => {
-      this.announceSoon = undefined
-      this.announce()
-    }, 20)
+    const wait = this.announcedAt + 20 - Date.now()
+    if (wait <= 0) { this.announce(); return }
+    this.announceSoon = setTimeout(() => { this.announceSoon = undefined; this.announce() }, wait)
   }
 
   private announce (): void {
     const { job, state } = this.ctx
     if (state.isFinished()) return
+    this.announcedAt = Date.now()
     // Only the first few: a job can have thousands of open chunks.
     const open = state.openChunks(MAX_ANNOUNCED_OFFERS)
     void this.publish({
