@@ -13,9 +13,12 @@
  * probe, which opens no job's file, may write it, so a job cannot plant
  * bytecode that a later job's Blender would run.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { isAbsolute, join } from 'node:path'
+import { logger } from '../common/log.js'
+
+const log = logger('blender')
 
 let userCache: string | undefined | null = null
 
@@ -51,4 +54,28 @@ export function makeBytecodeCache (env: NodeJS.ProcessEnv): string | undefined {
 export function bytecodeEnv (dir: string | undefined): NodeJS.ProcessEnv {
   if (dir === undefined) return {}
   return { PYTHONPYCACHEPREFIX: dir, PYTHONDONTWRITEBYTECODE: undefined }
+}
+
+/**
+ * Python trusts a bytecode file whose header matches its source; one
+ * damaged past the header (a disk fault) stops Blender at start with
+ * "bad marshal data", at every start after it.
+ */
+const DAMAGED = /ValueError: bad marshal data/
+
+/**
+ * Runs Blender with the user's bytecode cache. Where a damaged file in it
+ * stopped Blender, the cache is emptied and Blender runs once more, so
+ * that one bad file costs one start, not every start after it.
+ */
+export async function withUserBytecode<T extends { all?: unknown }> (
+  run: (env: NodeJS.ProcessEnv) => Promise<T>
+): Promise<T> {
+  const dir = userBytecodeCache()
+  const result = await run(bytecodeEnv(dir))
+  if (dir === undefined || !DAMAGED.test(String(result.all ?? ''))) return result
+  log.warn('Blender\'s bytecode cache had a damaged file; emptied it', { dir })
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  return await run(bytecodeEnv(dir))
 }

@@ -18,7 +18,7 @@ import { messageOf } from '../common/errors.js'
 import { decodePngPixels, type PngPixels } from '../image/png-pixels.js'
 import type { GpuDevice, WorkerCapabilities } from '../job/requirements.js'
 import { BACKGROUND_FLAGS, runScriptArgs, scriptPath } from './argv.js'
-import { bytecodeEnv, userBytecodeCache } from './bytecode.js'
+import { withUserBytecode } from './bytecode.js'
 import { BlenderLog } from './chunk-log.js'
 import type { BlenderInstall } from './install.js'
 import { KILL_GRACE_MS } from './limits.js'
@@ -127,9 +127,9 @@ async function runProbe (
     ? { file: install.path, args: probeArgv(outDir) }
     : sandboxedCommand(opts.sandbox, probeArgv(outDir),
       { readable: [], writable: [outDir], cwd: outDir, fillsCaches: true })
-  return await execa(file, args, {
+  const run = async (env: NodeJS.ProcessEnv) => await execa(file, args, {
     cwd: outDir,
-    env: opts.sandbox === undefined ? bytecodeEnv(userBytecodeCache()) : {},
+    env,
     stdin: 'ignore',
     all: true,
     reject: false,
@@ -137,6 +137,8 @@ async function runProbe (
     cancelSignal: opts.signal,
     forceKillAfterDelay: KILL_GRACE_MS
   })
+  // Sandboxed, it fills a new cache of this process's own (sandbox.ts).
+  return opts.sandbox === undefined ? await withUserBytecode(run) : await run({})
 }
 
 interface ProbeOutcome {

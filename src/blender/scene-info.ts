@@ -9,7 +9,7 @@
 import { resolve } from 'node:path'
 import { execa } from 'execa'
 import { sceneInfoArgv } from './argv.js'
-import { bytecodeEnv, userBytecodeCache } from './bytecode.js'
+import { withUserBytecode } from './bytecode.js'
 import { BlenderLog } from './chunk-log.js'
 import { blenderReason } from './chunk-verdict.js'
 import { missingDependencies, type Dependency } from './dependencies.js'
@@ -110,14 +110,14 @@ export async function inspectBlend (
   blender: InspectingBlender, blendPath: string, opts: InspectOptions = {}
 ): Promise<BlendInfo> {
   const path = resolve(blendPath)
-  const result = await execa(blender.path, sceneInfoArgv(path), {
-    env: bytecodeEnv(userBytecodeCache()),
+  const result = await withUserBytecode(async env => await execa(blender.path, sceneInfoArgv(path), {
+    env,
     stdin: 'ignore',
     all: true,
     reject: false,
     timeout: opts.timeoutMs ?? INSPECT_TIMEOUT_MS,
     cancelSignal: opts.signal
-  })
+  }))
 
   // Neither says anything about the file.
   if (result.isCanceled) throw opts.signal?.reason ?? new Error('cancelled')

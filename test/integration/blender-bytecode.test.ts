@@ -4,7 +4,7 @@
  * PYTHONDONTWRITEBYTECODE is set for the user's own Python.
  */
 import assert from 'node:assert/strict'
-import { readdir, rm } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { findBlender } from '../../src/blender/install.js'
@@ -34,5 +34,22 @@ describe('reading a scene with a bytecode cache', { timeout: 120_000 }, () => {
     const files = await readdir(cache, { recursive: true })
     assert.ok(files.some(f => /bl_ui\/__init__\.cpython-\d+\.pyc$/.test(f)),
       `no bytecode of bl_ui among ${files.length} files in ${cache}`)
+  })
+
+  it('gets past a damaged file in it, which would stop every Blender start', async () => {
+    const blender = await findBlender()
+    const cache = join(dir, 'cache', 'blendnet', 'blender-bytecode')
+    const files = await readdir(cache, { recursive: true })
+    const uiInit = files.find(f => /bl_ui\/__init__\.cpython-\d+\.pyc$/.test(f))
+    assert.ok(uiInit !== undefined, 'the test before filled the cache')
+    // Its header (magic, flags, source time and size) still matches the
+    // source, so Python trusts it; the code after it is garbage.
+    const path = join(cache, uiInit)
+    const bytes = await readFile(path)
+    await writeFile(path, Buffer.concat([bytes.subarray(0, 16), Buffer.alloc(bytes.length - 16, 0xee)]))
+
+    const info = await inspectBlend(blender, join(dir, 'scene.blend'))
+    assert.ok(info.scenes.length > 0)
+    assert.equal((await readFile(path)).subarray(16).every(b => b === 0xee), false, 'the damaged file is still there')
   })
 })
