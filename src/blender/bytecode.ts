@@ -9,11 +9,12 @@
  * Python checks each file against its source's size and time, so a
  * Blender upgrade recompiles by itself.
  *
- * Sandboxed runs get a per-process folder instead (sandbox.ts): only the
- * probe, which opens no job's file, may write it, so a job cannot plant
- * bytecode that a later job's Blender would run.
+ * A worker's runs get a folder of the worker process's own instead
+ * (sandbox.ts); sandboxed, only the probe, which opens no job's file, may
+ * write it, so a job cannot plant bytecode that a later job's Blender
+ * would run. The user's folder is then `submit`'s.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { lstatSync, mkdirSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { isAbsolute, join } from 'node:path'
 import { logger } from '../common/log.js'
@@ -29,6 +30,15 @@ export function userBytecodeCache (): string | undefined {
 }
 
 /**
+ * A worker's unsandboxed Blender runs keep their bytecode in a folder of
+ * the worker's own instead, made at its start like the sandbox's: a file
+ * damaged in the user's folder must not fail every chunk it takes.
+ */
+export function useBytecodeCache (dir: string): void {
+  userCache = dir
+}
+
+/**
  * `$XDG_CACHE_HOME/blendnet/blender-bytecode` (~/.cache by default),
  * made if missing; undefined where it cannot be made (a read-only home):
  * Blender then compiles at every start, as it always did.
@@ -40,10 +50,18 @@ export function makeBytecodeCache (env: NodeJS.ProcessEnv): string | undefined {
   const dir = join(base, 'blendnet', 'blender-bytecode')
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
-    return dir
-  } catch {
+  } catch (err) {
+    log.debug('no bytecode cache for Blender', { dir, err: (err as Error).message })
     return undefined
   }
+  // Bytecode found there runs in Blender: only a folder of this user's
+  // own that nobody else may write into.
+  const stat = lstatSync(dir)
+  if (!stat.isDirectory() || stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0) {
+    log.warn('not using Blender\'s bytecode cache: not a folder only this user may write', { dir })
+    return undefined
+  }
+  return dir
 }
 
 /**
@@ -58,10 +76,11 @@ export function bytecodeEnv (dir: string | undefined): NodeJS.ProcessEnv {
 
 /**
  * Python trusts a bytecode file whose header matches its source; one
- * damaged past the header (a disk fault) stops Blender at start with
- * "bad marshal data", at every start after it.
+ * damaged past the header (a disk fault, a cut write) stops Blender at
+ * start, at every start after it: `ValueError: bad marshal data` or
+ * `EOFError: marshal data too short`, raised while reading bytecode.
  */
-const DAMAGED = /ValueError: bad marshal data/
+const DAMAGED = /in _compile_bytecode\b|bad marshal data|marshal data too short/
 
 /**
  * Runs Blender with the user's bytecode cache. Where a damaged file in it

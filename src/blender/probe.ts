@@ -9,12 +9,13 @@
  * whole probe, Cycles included: telling the engines apart would take a
  * Blender process per engine, about 0.8 s of start-up each.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { logger } from '../common/log.js'
 import { messageOf } from '../common/errors.js'
+import { makeTempDir } from '../common/paths.js'
 import { decodePngPixels, type PngPixels } from '../image/png-pixels.js'
 import type { GpuDevice, WorkerCapabilities } from '../job/requirements.js'
 import { BACKGROUND_FLAGS, runScriptArgs, scriptPath } from './argv.js'
@@ -92,7 +93,7 @@ export class BlenderUnhealthyError extends Error {
 export async function probeBlender (
   install: BlenderInstall, opts: ProbeOptions = {}
 ): Promise<WorkerCapabilities> {
-  const outDir = await mkdtemp(join(tmpdir(), 'blendnet-probe-'))
+  const outDir = await makeTempDir(tmpdir(), 'blendnet-probe-')
   try {
     const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS
     const result = await runProbe(install, outDir, timeoutMs, opts)

@@ -13,14 +13,14 @@
  */
 import { execFile } from 'node:child_process'
 import { constants as fsConstants, lstatSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
-import { access, mkdtemp, readFile, realpath } from 'node:fs/promises'
+import { access, readFile, realpath } from 'node:fs/promises'
 import { availableParallelism, constants as osConstants, homedir, tmpdir, totalmem } from 'node:os'
 import { delimiter, dirname, isAbsolute, join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import { UsageError } from '../common/errors.js'
 import { isAlive } from '../common/pid.js'
 import { logger } from '../common/log.js'
-import { packagePath } from '../common/paths.js'
+import { makeTempDir, packagePath } from '../common/paths.js'
 import type { BlenderInstall } from './install.js'
 
 const log = logger('blender:sandbox')
@@ -167,30 +167,31 @@ export async function findSandbox (
     shaderSeed: await newCacheDir(tmpdir(), 'shaders'),
     bytecode: await newCacheDir(tmpdir(), 'bytecode')
   }
-  const removeCaches = (): void => {
+  const problem = await checkSandbox(sandbox)
+  if (problem !== undefined) {
     for (const dir of [sandbox.shaderSeed, sandbox.bytecode]) {
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
     }
   }
-  const problem = await checkSandbox(sandbox)
-  if (problem !== undefined) removeCaches()
-  else process.once('exit', removeCaches)
   return problem ?? sandbox
 }
 
 /**
  * A folder the probe fills for later runs (`blendnet-shaders-…`,
- * `blendnet-bytecode-…`), named for this process so that a worker killed
- * before its exit handler ran leaves one a later start removes.
+ * `blendnet-bytecode-…`), removed when this process exits, and named for
+ * it so that a worker killed before that leaves one a later start
+ * removes (if it may: another user's stays).
  */
 export async function newCacheDir (parent: string, kind: 'shaders' | 'bytecode'): Promise<string> {
-  for (const name of readdirSync(parent)) {
+  for (const name of safeReaddir(parent)) {
     const pid = CACHE_NAME.exec(name)?.[1]
     if (pid !== undefined && !isAlive(Number(pid))) {
-      rmSync(join(parent, name), { recursive: true, force: true })
+      try { rmSync(join(parent, name), { recursive: true, force: true }) } catch {}
     }
   }
-  return await mkdtemp(join(parent, `blendnet-${kind}-${process.pid}-`))
+  const dir = await makeTempDir(parent, `blendnet-${kind}-${process.pid}-`)
+  process.once('exit', () => { rmSync(dir, { recursive: true, force: true }) })
+  return dir
 }
 
 const CACHE_NAME = /^blendnet-(?:shaders|bytecode)-(\d+)-\w+$/

@@ -59,6 +59,11 @@ function frameListNotes (input: SubmitInput): string[] {
 
 /** Checks that need no Blender: run first, so mistakes show at once. */
 export async function checkInputs (input: SubmitInput): Promise<{ minBlender: string, frames?: number[] }> {
+  // Blender names the file it read in one log line, which the worker
+  // checks: a line break would cut it (and a terminal would garble it).
+  if (/[\x00-\x1f\x7f]/.test(basename(input.blendPath))) {
+    throw new UsageError(`${JSON.stringify(basename(input.blendPath))} has a line break or other control character in its name; rename the file`)
+  }
   const header = await readBlendHeader(input.blendPath)
   const frames = input.frames === undefined ? undefined : parseFrameSpec(input.frames)
   if (input.engine !== undefined && !ENGINES.includes(input.engine.toUpperCase())) {

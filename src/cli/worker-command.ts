@@ -1,13 +1,14 @@
 /**
  * `blendnet worker`: join the swarm and render whatever jobs appear.
  */
-import { homedir } from 'node:os'
+import { homedir, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { findBlender } from '../blender/install.js'
 import { ProcessChunkRenderer } from '../blender/driver.js'
 import { SessionChunkRenderer } from '../blender/session.js'
 import { healthSummary, probeBlender } from '../blender/probe.js'
-import { chooseSandbox, parseSandboxMode } from '../blender/sandbox.js'
+import { useBytecodeCache } from '../blender/bytecode.js'
+import { chooseSandbox, newCacheDir, parseSandboxMode } from '../blender/sandbox.js'
 import { parseDuration } from '../common/duration.js'
 import { parseSize } from '../common/sizes.js'
 import { UsageError } from '../common/errors.js'
@@ -126,6 +127,8 @@ export async function workerCommand (args: string[]): Promise<number> {
   say(describeSwarm(swarmKey))
   const blender = await findBlender(stringFlag(parsed, 'blender'))
   const { sandbox, summary: sandboxSummary } = await chooseSandbox(sandboxMode, blender)
+  // Unsandboxed too, Blender's bytecode lives in a folder of this worker's own.
+  if (sandbox === undefined) useBytecodeCache(await newCacheDir(tmpdir(), 'bytecode'))
   // A Blender that cannot render must not claim anything (it says why).
   const capabilities = {
     ...await probeBlender(blender, { sandbox }),

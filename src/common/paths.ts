@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { fileProblem, UsageError } from './errors.js'
 
 let cachedRoot: string | undefined
 
@@ -24,4 +26,16 @@ export function packageRoot (): string {
 /** A file under the package root, e.g. `packagePath('scripts', 'x.py')`. */
 export function packagePath (...parts: string[]): string {
   return join(packageRoot(), ...parts)
+}
+
+/**
+ * A new folder `parent/prefix…`; where the temp folder ($TMPDIR) is
+ * missing or not writable, a UsageError naming it, not a stack trace.
+ */
+export async function makeTempDir (parent: string, prefix: string): Promise<string> {
+  try {
+    return await mkdtemp(join(parent, prefix))
+  } catch (err) {
+    throw new UsageError(`cannot make a folder in the temp folder "${parent}" (TMPDIR): ${fileProblem(err)}`)
+  }
 }

@@ -50,6 +50,12 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
     await expectUsageError([twice, '--output', join(dir, 'o3')], /compressed twice/)
   })
 
+  it('a .blend with a line break in its name, which Blender\'s log would cut', async () => {
+    const odd = join(dir, 'two\nlines.blend')
+    await writeFile(odd, await readFile(scene))
+    await expectUsageError([odd, '--output', join(dir, 'o3b')], /"two\\nlines\.blend" has a line break or other control character in its name/)
+  })
+
   it('a frame range that runs backwards', async () => {
     await expectUsageError([scene, '--frames', '10-1', '--output', join(dir, 'o4')], /runs backwards/)
   })

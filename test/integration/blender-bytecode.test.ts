@@ -51,5 +51,12 @@ describe('reading a scene with a bytecode cache', { timeout: 120_000 }, () => {
     const info = await inspectBlend(blender, join(dir, 'scene.blend'))
     assert.ok(info.scenes.length > 0)
     assert.equal((await readFile(path)).subarray(16).every(b => b === 0xee), false, 'the damaged file is still there')
+
+    // Cut short after its header instead: EOFError, not ValueError.
+    const whole = await readFile(path)
+    await writeFile(path, whole.subarray(0, 40))
+    const again = await inspectBlend(blender, join(dir, 'scene.blend'))
+    assert.ok(again.scenes.length > 0)
+    assert.ok((await readFile(path)).length > 40, 'the cut file is still there')
   })
 })

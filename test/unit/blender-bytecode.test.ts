@@ -3,7 +3,7 @@
  * environment that points it there (src/blender/bytecode.ts).
  */
 import assert from 'node:assert/strict'
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { bytecodeEnv, makeBytecodeCache } from '../../src/blender/bytecode.js'
@@ -30,6 +30,15 @@ describe('Blender\'s bytecode cache', () => {
     await writeFile(join(blocked, 'blendnet'), 'a file')
     assert.equal(makeBytecodeCache({ XDG_CACHE_HOME: blocked }), undefined)
     assert.deepEqual(bytecodeEnv(undefined), {})
+  })
+
+  it('is none where the folder exists but others may write into it', async () => {
+    const shared = join(dir, 'shared')
+    await mkdir(join(shared, 'blendnet', 'blender-bytecode'), { recursive: true })
+    await chmod(join(shared, 'blendnet', 'blender-bytecode'), 0o777)
+    assert.equal(makeBytecodeCache({ XDG_CACHE_HOME: shared }), undefined)
+    await chmod(join(shared, 'blendnet', 'blender-bytecode'), 0o700)
+    assert.equal(makeBytecodeCache({ XDG_CACHE_HOME: shared }), join(shared, 'blendnet', 'blender-bytecode'))
   })
 
   it('points Blender\'s Python at it, writing even where the user said not to', () => {

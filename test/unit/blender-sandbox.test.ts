@@ -186,6 +186,12 @@ describe('sandbox limits and outcomes', () => {
 })
 
 describe('the folders the probe fills', () => {
+  it('are refused in one sentence where the temp folder is missing', async () => {
+    await assert.rejects(newCacheDir('/nonexistent-blendnet-tmp', 'bytecode'),
+      (err: Error) => err instanceof UsageError &&
+        /^cannot make a folder in the temp folder "\/nonexistent-blendnet-tmp" \(TMPDIR\): /.test(err.message))
+  })
+
   it('is named for this process, and a start removes those of processes gone', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'blendnet-seeds-'))
     try {
