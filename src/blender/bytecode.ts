@@ -23,8 +23,9 @@ const log = logger('blender')
 
 let userCache: string | undefined | null = null
 
-/** This user's folder (below), made once per process. */
-export function userBytecodeCache (): string | undefined {
+/** This process's folder: the user's (below), made at first use, or a
+ * worker's own (useBytecodeCache). */
+export function bytecodeCacheDir (): string | undefined {
   if (userCache === null) userCache = makeBytecodeCache(process.env)
   return userCache
 }
@@ -83,14 +84,14 @@ export function bytecodeEnv (dir: string | undefined): NodeJS.ProcessEnv {
 const DAMAGED = /in _compile_bytecode\b|bad marshal data|marshal data too short/
 
 /**
- * Runs Blender with the user's bytecode cache. Where a damaged file in it
+ * Runs Blender with this process's bytecode cache. Where a damaged file in it
  * stopped Blender, the cache is emptied and Blender runs once more, so
  * that one bad file costs one start, not every start after it.
  */
-export async function withUserBytecode<T extends { all?: unknown }> (
+export async function withBytecodeCache<T extends { all?: unknown }> (
   run: (env: NodeJS.ProcessEnv) => Promise<T>
 ): Promise<T> {
-  const dir = userBytecodeCache()
+  const dir = bytecodeCacheDir()
   const result = await run(bytecodeEnv(dir))
   if (dir === undefined || !DAMAGED.test(String(result.all ?? ''))) return result
   log.warn('Blender\'s bytecode cache had a damaged file; emptied it', { dir })

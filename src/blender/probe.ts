@@ -19,7 +19,7 @@ import { makeTempDir } from '../common/paths.js'
 import { decodePngPixels, type PngPixels } from '../image/png-pixels.js'
 import type { GpuDevice, WorkerCapabilities } from '../job/requirements.js'
 import { BACKGROUND_FLAGS, runScriptArgs, scriptPath } from './argv.js'
-import { withUserBytecode } from './bytecode.js'
+import { withBytecodeCache } from './bytecode.js'
 import { BlenderLog } from './chunk-log.js'
 import type { BlenderInstall } from './install.js'
 import { KILL_GRACE_MS } from './limits.js'
@@ -139,7 +139,7 @@ async function runProbe (
     forceKillAfterDelay: KILL_GRACE_MS
   })
   // Sandboxed, it fills a new cache of this process's own (sandbox.ts).
-  return opts.sandbox === undefined ? await withUserBytecode(run) : await run({})
+  return opts.sandbox === undefined ? await withBytecodeCache(run) : await run({})
 }
 
 interface ProbeOutcome {

@@ -12,7 +12,7 @@ import { execa } from 'execa'
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { frameFileName, type ImageFormat } from '../job/naming.js'
-import { bytecodeEnv, userBytecodeCache } from './bytecode.js'
+import { bytecodeEnv, bytecodeCacheDir } from './bytecode.js'
 import { CHUNK_LOG_NAME } from './chunk-files.js'
 import type { BlenderLog } from './chunk-log.js'
 import type { ProcessOutcome } from './chunk-verdict.js'
@@ -85,7 +85,7 @@ export function startBlender (
     // A relative output path in the scene would land here, where the
     // verdict sees it as an extra file (case B29).
     cwd: opts.dir,
-    env: opts.sandbox === undefined ? bytecodeEnv(userBytecodeCache()) : {},
+    env: opts.sandbox === undefined ? bytecodeEnv(bytecodeCacheDir()) : {},
     stdin: opts.stdin ?? 'ignore',
     all: true,
     buffer: false,

@@ -9,7 +9,7 @@
 import { resolve } from 'node:path'
 import { execa } from 'execa'
 import { sceneInfoArgv } from './argv.js'
-import { withUserBytecode } from './bytecode.js'
+import { withBytecodeCache } from './bytecode.js'
 import { BlenderLog } from './chunk-log.js'
 import { blenderReason } from './chunk-verdict.js'
 import { missingDependencies, type Dependency } from './dependencies.js'
@@ -110,7 +110,7 @@ export async function inspectBlend (
   blender: InspectingBlender, blendPath: string, opts: InspectOptions = {}
 ): Promise<BlendInfo> {
   const path = resolve(blendPath)
-  const result = await withUserBytecode(async env => await execa(blender.path, sceneInfoArgv(path), {
+  const result = await withBytecodeCache(async env => await execa(blender.path, sceneInfoArgv(path), {
     env,
     stdin: 'ignore',
     all: true,
