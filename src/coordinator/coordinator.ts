@@ -170,7 +170,7 @@ export class Coordinator {
     pubsub.subscribe(JOBS_TOPIC)
 
     log.info('job started', {
-      job: job.jobId, chunks: job.chunks.length, scene: job.settings.scene,
+      job: job.jobId, frames: this.ctx.state.progress().total, scene: job.settings.scene,
       resumed: this.ctx.state.alreadyDone
     })
     this.announce()
