@@ -34,20 +34,25 @@ LIBC = c_library()
 
 
 def emit(event, **fields):
+    say(MARKER + json.dumps({"event": event, **fields}))
+
+
+def say(line):
     # Blender prints through C's stdio, which can hold lines back when
     # stdout is a pipe; without a flush they would reach the driver after
-    # the marker that follows them (a warm session's start-up, "Saved:").
+    # the line that follows them (a warm session's start-up, "Saved:").
     if LIBC is not None:
         LIBC.fflush(None)
-    print(MARKER + json.dumps({"event": event, **fields}), flush=True)
+    print(line, flush=True)
 
 
-def read_plan():
+def read_plan(standby_allowed=False):
     argv = sys.argv
     if "--" not in argv or argv.index("--") + 1 >= len(argv):
         raise ChunkScriptError("no chunk plan after '--'")
     plan = json.loads(argv[argv.index("--") + 1])
-    check_frames(plan.get("frames"))
+    if not (standby_allowed and plan.get("standby") is True):
+        check_frames(plan.get("frames"))
     return plan
 
 

@@ -19,6 +19,21 @@ renders it with the same markers, ending in chunk-done or chunk-failed
 (which fails that chunk only), and waits for the next. {"quit": true} or
 the end of stdin ends it.
 
+A standby session starts before its job is known, with no file and
+the plan {"standby": true}: it prints "blendnet: standby Blender ready"
+and waits for the first request, which also names what the command line
+would have:
+
+    {"open": "JOB/FILE.blend", "format": "PNG", "plan": PLAN,
+     "output": "OUTBOX/CHUNK/frame_####"}
+
+It opens the file as `FILE.blend` on the command line does, and goes on
+as above. Only a file whose active scene is the plan's and already saves
+in the job's format is served so: `-S` and `-F` have no exact equivalent
+in Python (setting the format from Python also changes the colour depth).
+For any other it prints a "standby-declined" marker with the reason and
+quits, and the worker starts a Blender the usual way.
+
 A session stays warm only when no frame can depend on the frames
 rendered before it in the same Blender: a simulation steps from the
 previous frame and caches what it computed, so the same frame would
@@ -34,7 +49,7 @@ import bpy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chunk_common import (  # noqa: E402
-    check_frames, emit, one_line, prepare_scene, read_plan, render_frame)
+    check_frames, emit, one_line, prepare_scene, read_plan, render_frame, say)
 
 # Modifiers that step from the previous frame (their point cache).
 SIMULATIONS = {'CLOTH': 'cloth', 'SOFT_BODY': 'soft body',
@@ -129,12 +144,44 @@ def serve(scene, loaded):
             loaded.restore()
 
 
+def standby():
+    """Waits for the first chunk, loads its file; returns the plan."""
+    say("blendnet: standby Blender ready")
+    line = sys.stdin.readline()
+    request = json.loads(line) if line.strip() else {"quit": True}
+    if request.get("quit"):
+        sys.exit(0)
+    plan = request["plan"]
+    try:
+        bpy.ops.wm.open_mainfile(filepath=request["open"], load_ui=True,
+                                 use_scripts=False)
+    except Exception as err:
+        decline(f"it could not open the file ({one_line(err)})")
+    scene = bpy.context.scene
+    if scene.name != plan["scene"]:
+        decline(f"the job's scene '{plan['scene']}' is not the file's "
+                f"active scene '{scene.name}'")
+    saved_as = scene.render.image_settings.file_format
+    if saved_as != request["format"]:
+        decline(f"the scene saves {saved_as}, the job {request['format']}")
+    scene.render.filepath = request["output"]  # as -o does
+    return plan
+
+
+def decline(reason):
+    emit("standby-declined", reason=reason)
+    sys.exit(0)
+
+
 def main():
     # Python's errors and Blender's own go to stderr: on stdout too, they
     # reach the driver in order, before the marker that ends their chunk.
     os.dup2(1, 2)
     try:
-        plan = read_plan()
+        plan = read_plan(standby_allowed=True)
+        if plan.get("standby") is True:
+            plan = standby()
+            check_frames(plan.get("frames"))
         scene = prepare_scene(plan)
     except Exception as err:
         emit("chunk-failed", reason=one_line(err))

@@ -79,7 +79,20 @@ export function sceneInfoArgv (blendPath: string): string[] {
 /** The whole command line for rendering one chunk in one process. */
 export function renderChunkArgv (args: RenderChunkArgs): string[] {
   const output = join(args.chunkDir, BLENDER_OUTPUT_PATTERN)
-  const plan: ChunkPlan = {
+  const plan = chunkPlan(args)
+  return [
+    ...openBlendArgs(args.blendPath, args.allowScripts),
+    '-S', args.scene,
+    '-o', output,
+    '-F', args.format,
+    '-x', '1',
+    ...runScriptArgs(scriptPath('render_chunk.py'), [JSON.stringify(plan)])
+  ]
+}
+
+/** What render_chunk.py and render_server.py are told of a chunk. */
+export function chunkPlan (args: ChunkPlan): ChunkPlan {
+  return {
     scene: args.scene,
     frames: args.frames,
     resolutionPercentage: args.resolutionPercentage,
@@ -89,12 +102,15 @@ export function renderChunkArgv (args: RenderChunkArgs): string[] {
     pathMap: args.pathMap,
     allowMissing: args.allowMissing
   }
+}
+
+/**
+ * A standby Blender (standby.ts): no file yet, the session script waiting
+ * for the first chunk to name one.
+ */
+export function standbyArgv (): string[] {
   return [
-    ...openBlendArgs(args.blendPath, args.allowScripts),
-    '-S', args.scene,
-    '-o', output,
-    '-F', args.format,
-    '-x', '1',
-    ...runScriptArgs(scriptPath('render_chunk.py'), [JSON.stringify(plan)])
+    ...BACKGROUND_FLAGS,
+    ...runScriptArgs(scriptPath('render_server.py'), [JSON.stringify({ standby: true })])
   ]
 }

@@ -21,30 +21,24 @@
  * `session-<pid>-<n>/`, with a sub-folder per chunk whose files move into
  * the chunk dir once judged.
  */
-import { link, mkdir, readdir, rename, rm } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
-import type { WriteStream } from 'node:fs'
-import { messageOf } from '../common/errors.js'
+import { mkdir, rm } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import { logger } from '../common/log.js'
 import { BLENDER_OUTPUT_PATTERN } from '../job/naming.js'
 import { renderChunkArgv, scriptPath } from './argv.js'
-import { CHUNK_LOG_NAME, listChunkFiles, prepareChunkDir } from './chunk-files.js'
-import { BlenderLog } from './chunk-log.js'
-import { judgeChunk, type ProcessOutcome } from './chunk-verdict.js'
+import { prepareChunkDir } from './chunk-files.js'
+import { ChunkRun } from './chunk-run.js'
+import type { ProcessOutcome } from './chunk-verdict.js'
 import {
-  chunkFailure, expectationOf, ProcessChunkRenderer, readablePaths,
+  expectationOf, ProcessChunkRenderer, readablePaths,
   type ChunkRenderer, type ChunkRenderRequest, type ChunkRenderResult,
   type ProcessRendererOptions
 } from './driver.js'
 import type { BlenderInstall } from './install.js'
-import { KILL_GRACE_MS } from './limits.js'
-import { parseLogLine, type ChunkMarker } from './log-parser.js'
-import {
-  closeLog, lineHandler, openLog, outcomeOf, readLines, SilenceWatch,
-  startBlender, type BlenderProcess, type ExecaOutcome
-} from './process.js'
-import { describeChunk, savedFrames } from './request.js'
-import type { Sandbox } from './sandbox.js'
+import { startBlender } from './process.js'
+import { describeChunk } from './request.js'
+import { Session } from './session-blender.js'
+import { isStandbyOutbox, removeOutbox, Standby } from './standby.js'
 
 const log = logger('blender:session')
 
@@ -54,10 +48,8 @@ const log = logger('blender:session')
  */
 const MAX_SESSIONS = 1
 
-type ServerMarker = ChunkMarker
-  | { event: 'session', warm: boolean, reason: string | null }
-
-type Stop = 'hung' | 'timedOut' | 'cancelled'
+/** The least time between two standby Blenders' starts. */
+const STANDBY_INTERVAL_MS = 10_000
 
 /** Keeps one Blender per .blend and settings; see the top of the file. */
 export class SessionChunkRenderer implements ChunkRenderer {
@@ -72,6 +64,11 @@ export class SessionChunkRenderer implements ChunkRenderer {
    */
   private leftovers: string[] = []
   private started = 0
+  /** A Blender started ahead of a submitter's job (standby.ts). */
+  private standby?: Standby
+  private lastStandbyAt = -Infinity
+  /** Chunks being rendered: a standby would only take CPU from them. */
+  private rendering = 0
 
   constructor (
     private readonly blender: BlenderInstall,
@@ -81,6 +78,15 @@ export class SessionChunkRenderer implements ChunkRenderer {
   }
 
   async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    this.rendering++
+    try {
+      return await this.renderChunk(req)
+    } finally {
+      this.rendering--
+    }
+  }
+
+  private async renderChunk (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
     // The file's own Python can keep state between chunks (its modules,
     // the driver namespace) that nothing in the session can reset.
     if (req.allowScripts === true) return await this.fresh.render(req)
@@ -105,13 +111,58 @@ export class SessionChunkRenderer implements ChunkRenderer {
 
   async closeAll (): Promise<void> {
     this.cold.clear()
+    await this.dropStandby()
     await Promise.all([...this.sessions.values()].map(async s => { await this.end(s) }))
     await this.sweep()
+  }
+
+  /**
+   * Starts a standby Blender for the submitter whose folder of the work
+   * dir this is, unless a chunk is rendering, a session or standby is
+   * running, or one started less than STANDBY_INTERVAL_MS ago (a peer
+   * that reconnects again and again gets one now and then).
+   */
+  async standBy (folder: string): Promise<void> {
+    if (this.busy() || this.standby !== undefined) return
+    if (performance.now() - this.lastStandbyAt < STANDBY_INTERVAL_MS) return
+    this.lastStandbyAt = performance.now()
+    const standby = await Standby.start(this.blender, folder, ++this.started, this.opts.sandbox)
+    // A chunk that came meanwhile started its own Blender.
+    if (this.busy() || this.standby !== undefined) {
+      await standby.stop()
+      return
+    }
+    this.standby = standby
+    void standby.session.exited.then(async () => {
+      if (this.standby !== standby) return
+      this.standby = undefined
+      await removeOutbox(standby.session.outbox)
+    })
+  }
+
+  private busy (): boolean {
+    return this.rendering > 0 || this.sessions.size > 0
+  }
+
+  /** Stops the standby Blender, if it is the one for `folder` (any if none). */
+  async dropStandby (folder?: string): Promise<void> {
+    const standby = this.standby
+    if (standby === undefined || (folder !== undefined && standby.folder !== folder)) return
+    this.standby = undefined
+    await standby.stop()
   }
 
   /** Starts a session with this chunk, rendered as a fresh Blender would. */
   private async renderFirst (key: string, expect: ChunkRenderRequest): Promise<ChunkRenderResult> {
     await this.makeRoom()
+    const standby = this.standby
+    if (standby?.fits(expect) === true) {
+      this.standby = undefined
+      const rendered = await this.renderInStandby(key, expect, standby)
+      if (rendered !== undefined) return rendered
+    } else {
+      await this.dropStandby()
+    }
     const outbox = join(dirname(expect.chunkDir), `session-${process.pid}-${++this.started}`)
     await mkdir(outbox)
     const chunk = await ChunkRun.open(expect, outbox)
@@ -122,6 +173,41 @@ export class SessionChunkRenderer implements ChunkRenderer {
     log.debug('starting a warm Blender session', { pid: subprocess.pid, chunk: describeChunk(expect) })
 
     const { outcome, exited } = await session.follow(chunk.onLine, expect, this.opts.sandbox)
+    return await this.concludeFirst(session, chunk, expect, outcome, exited)
+  }
+
+  /**
+   * The first chunk in the standby Blender, which gets the start-up it
+   * printed so far as a fresh Blender's; undefined if it declined the job.
+   */
+  private async renderInStandby (key: string, expect: ChunkRenderRequest,
+    standby: Standby): Promise<ChunkRenderResult | undefined> {
+    const chunk = await ChunkRun.open(expect, standby.session.outbox)
+    const session = standby.adopt(key, expect, chunk.inner)
+    this.sessions.set(key, session)
+    for (const line of session.header) chunk.onLine(line)
+    log.debug('rendering in the standby Blender', { pid: session.pid, chunk: describeChunk(expect) })
+
+    const { outcome, exited } = await session.follow(chunk.onLine, expect, this.opts.sandbox)
+    // Gone before the scene was loaded (killed while it waited, say): a
+    // Blender started for the job gives the verdict a fresh one would.
+    const lost = exited && !session.loaded && !outcome.cancelled && !outcome.timedOut
+      ? 'it ended before the scene was set up'
+      : undefined
+    const reason = session.declined ?? lost
+    if (reason === undefined) return await this.concludeFirst(session, chunk, expect, outcome, exited)
+    log.info('the standby Blender cannot take this job, starting one for it',
+      { chunk: describeChunk(expect), reason })
+    this.forget(session)
+    await chunk.discard()
+    await removeOutbox(session.outbox)
+    await rm(expect.chunkDir, { recursive: true, force: true })
+    await prepareChunkDir(expect.chunkDir)
+    return undefined
+  }
+
+  private async concludeFirst (session: Session, chunk: ChunkRun, expect: ChunkRenderRequest,
+    outcome: ProcessOutcome, exited: boolean): Promise<ChunkRenderResult> {
     const reason = await chunk.verdict(outcome)
     this.leave(session, chunk, exited)
     if (session.coldReason !== undefined && !this.cold.has(expect.blendPath)) {
@@ -158,7 +244,7 @@ export class SessionChunkRenderer implements ChunkRenderer {
   private async end (session: Session): Promise<void> {
     await session.quit()
     this.forget(session)
-    await rm(session.outbox, { recursive: true, force: true })
+    await removeFolder(session.outbox)
   }
 
   /** A chunk's folder, or its session's if that exited, goes next sweep. */
@@ -173,195 +259,15 @@ export class SessionChunkRenderer implements ChunkRenderer {
 
   private async sweep (): Promise<void> {
     const dirs = this.leftovers.splice(0)
-    await Promise.all(dirs.map(async dir => { await rm(dir, { recursive: true, force: true }) }))
+    await Promise.all(dirs.map(removeFolder))
   }
 }
 
-/** One running Blender and the chunk it is rendering, if any. */
-class Session {
-  /** Blender's output up to the server's session marker: its start-up. */
-  readonly header: string[] = []
-  /** Why the server did not stay warm; undefined while it does. */
-  coldReason?: string
-  chunks = 0
-  busy = false
-  private warm = false
-  private loaded = false
-  private current?: (line: string) => void
-  private chunkEnded?: () => void
-  private stopped?: Stop
-  private gone = false
-  readonly exited: Promise<ExecaOutcome>
-
-  constructor (
-    readonly key: string, readonly blendPath: string, readonly outbox: string,
-    private readonly subprocess: BlenderProcess
-  ) {
-    // Writing to a dead session fails; its exit tells what happened.
-    subprocess.stdin?.on('error', () => {})
-    this.exited = readLines(subprocess, line => { this.onLine(line) })
-      .catch((err: unknown) => {
-        log.error("reading Blender's output failed", { pid: this.pid, error: messageOf(err) })
-      })
-      .then(async () => await subprocess)
-    void this.exited.then(() => { this.gone = true })
-  }
-
-  get pid (): number | undefined {
-    return this.subprocess.pid
-  }
-
-  send (request: object): void {
-    this.subprocess.stdin?.write(JSON.stringify(request) + '\n')
-  }
-
-  /**
-   * Feeds Blender's lines to `onLine` until the chunk ends: the server
-   * reports it done or failed (warm), or Blender exits. Silence, the time
-   * limit and a cancel stop Blender as they stop a fresh one.
-   */
-  async follow (
-    onLine: (line: string) => void, opts: ChunkRenderRequest, sandbox?: Sandbox
-  ): Promise<{ outcome: ProcessOutcome, exited: boolean }> {
-    this.chunks++
-    this.busy = true
-    this.stopped = undefined
-    const silence = new SilenceWatch(opts.hangTimeoutMs ?? 0, () => { this.stop('hung') })
-    const timer = opts.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => { this.stop('timedOut') }, opts.timeoutMs)
-    const onAbort = (): void => { this.stop('cancelled') }
-    opts.signal?.addEventListener('abort', onAbort)
-    if (opts.signal?.aborted === true) onAbort()
-    const reported = new Promise<undefined>(resolve => { this.chunkEnded = () => { resolve(undefined) } })
-    this.current = line => { silence.heard(); onLine(line) }
-    try {
-      const ended = await Promise.race([reported, this.exited])
-      if (ended === undefined && this.stopped === undefined) {
-        return { outcome: aliveOutcome(opts), exited: false }
-      }
-      const outcome = outcomeOf(await this.exited, { ...opts, sandbox }, this.stopped === 'hung')
-      return {
-        outcome: { ...outcome, timedOut: this.stopped === 'timedOut', cancelled: this.stopped === 'cancelled' },
-        exited: true
-      }
-    } finally {
-      silence.stop()
-      clearTimeout(timer)
-      opts.signal?.removeEventListener('abort', onAbort)
-      this.current = undefined
-      this.chunkEnded = undefined
-      this.busy = false
-    }
-  }
-
-  /** Ends the session: asks an idle one to quit, stops a busy one. */
-  async quit (): Promise<void> {
-    if (this.gone) return
-    if (this.busy) this.stop('cancelled')
-    else {
-      this.send({ quit: true })
-      this.subprocess.stdin?.end()
-    }
-    const timer = setTimeout(() => { this.subprocess.kill('SIGKILL') }, KILL_GRACE_MS)
-    await this.exited
-    clearTimeout(timer)
-  }
-
-  /** SIGTERM, then SIGKILL after KILL_GRACE_MS (execa's forceKillAfterDelay). */
-  private stop (why: Stop): void {
-    if (this.stopped !== undefined) return
-    this.stopped = why
-    if (why === 'hung') log.warn('Blender hung, stopping its session', { pid: this.pid, dir: this.outbox })
-    if (!this.gone) this.subprocess.kill('SIGTERM')
-  }
-
-  private onLine (line: string): void {
-    const event = parseLogLine(line)
-    const marker = event?.kind === 'marker' ? event.marker as ServerMarker : undefined
-    if (!this.loaded) this.header.push(line)
-    if (marker?.event === 'session') {
-      this.loaded = true
-      this.warm = marker.warm
-      this.coldReason = marker.warm ? undefined : marker.reason ?? 'unknown'
-    }
-    if (this.current === undefined) {
-      log.debug('Blender between chunks', { pid: this.pid, line })
-      return
-    }
-    this.current(line)
-    // A fresh-like run (not warm, or a Blender that never said) ends at exit.
-    if (this.warm && (marker?.event === 'chunk-done' || marker?.event === 'chunk-failed')) {
-      this.chunkEnded?.()
-    }
-  }
+async function removeFolder (dir: string): Promise<void> {
+  if (isStandbyOutbox(dir)) await removeOutbox(dir)
+  else await rm(dir, { recursive: true, force: true })
 }
 
-/** One chunk in a session: its folder in the session's, its log, its verdict. */
-class ChunkRun {
-  readonly onLine: (line: string) => void
-
-  private constructor (
-    private readonly expect: ChunkRenderRequest, readonly inner: string,
-    private readonly outbox: string, private readonly file: WriteStream,
-    private readonly blenderLog: BlenderLog
-  ) {
-    this.onLine = lineHandler({ ...expect, chunkDir: inner }, blenderLog, file)
-  }
-
-  static async open (expect: ChunkRenderRequest, outbox: string): Promise<ChunkRun> {
-    const inner = join(outbox, basename(expect.chunkDir))
-    await mkdir(inner)
-    const file = openLog(join(expect.chunkDir, CHUNK_LOG_NAME))
-    return new ChunkRun(expect, inner, outbox, file, new BlenderLog())
-  }
-
-  /** What a fresh Blender would have printed before this chunk: the session's start-up. */
-  replay (session: Session, number: number): void {
-    for (const line of session.header) this.onLine(line)
-    this.onLine('blendnet: the lines above are the start-up of warm Blender ' +
-      `session ${session.pid ?? '?'}; its chunk ${number} follows`)
-  }
-
-  /** The chunk's frames, or its failure thrown, once judged. */
-  conclude (outcome: ProcessOutcome, reason: string | undefined): ChunkRenderResult {
-    const logPath = join(this.expect.chunkDir, CHUNK_LOG_NAME)
-    if (reason !== undefined) throw chunkFailure(this.expect, { outcome, logPath }, this.blenderLog, reason)
-    return { frames: savedFrames(this.expect), logPath, warnings: this.blenderLog.warnings }
-  }
-
-  /**
-   * Why the chunk failed, or undefined. The chunk dir then holds what
-   * Blender wrote for it, as after a fresh run: hard links, the files
-   * staying where onFrameSaved said they were until the next sweep.
-   */
-  async verdict (outcome: ProcessOutcome): Promise<string | undefined> {
-    await closeLog(this.file)
-    const stray = await this.removeStrays()
-    const files = await listChunkFiles(this.inner, this.expect.format)
-    const reason = stray ?? judgeChunk({ ...this.expect, chunkDir: this.inner }, outcome, this.blenderLog, files)
-    for (const name of await readdir(this.inner)) {
-      const [from, to] = [join(this.inner, name), join(this.expect.chunkDir, name)]
-      await link(from, to).catch(async () => { await rename(from, to) })
-    }
-    return reason
-  }
-
-  /**
-   * Anything written beside the chunk's folder during the chunk (a
-   * relative output path lands in the session's folder), or a log of
-   * Blender's own in it: a fresh run would have failed on it too.
-   */
-  private async removeStrays (): Promise<string | undefined> {
-    const beside = (await readdir(this.outbox)).filter(n => n !== basename(this.inner))
-    for (const name of beside) await rm(join(this.outbox, name), { recursive: true, force: true })
-    if (beside.length > 0) return `unexpected "${beside[0]}" beside the chunk directory`
-    const inside = await readdir(this.inner)
-    if (!inside.includes(CHUNK_LOG_NAME)) return undefined
-    await rm(join(this.inner, CHUNK_LOG_NAME), { force: true })
-    return `unexpected "${CHUNK_LOG_NAME}" in the chunk directory`
-  }
-}
 
 /** A fresh chunk's command line with the server in render_chunk.py's place. */
 function sessionArgv (expect: ChunkRenderRequest, inner: string): string[] {
@@ -379,17 +285,4 @@ function sessionKey (req: ChunkRenderRequest): string {
   return JSON.stringify([req.blendPath, req.scene, req.format,
     req.resolutionPercentage, req.engine, req.samples, req.device,
     req.pathMap, req.allowMissing, dirname(req.chunkDir)])
-}
-
-/** A chunk that ended inside a running Blender is judged as a clean exit. */
-function aliveOutcome (opts: ChunkRenderRequest): ProcessOutcome {
-  return {
-    exitCode: 0,
-    signal: undefined,
-    timedOut: false,
-    cancelled: false,
-    hung: false,
-    timeoutMs: opts.timeoutMs,
-    hangTimeoutMs: opts.hangTimeoutMs
-  }
 }

@@ -14,7 +14,7 @@ import { formatFrameList } from '../job/frames.js'
 import { frameFileName } from '../job/naming.js'
 import { renderKeyOf } from '../job/spec.js'
 import { openIdentity } from '../net/identity.js'
-import { createSwarmNode } from '../net/node.js'
+import { createSwarmNode, type SwarmNode } from '../net/node.js'
 import { describeSwarm, resolveSwarmKey } from '../net/swarm-key.js'
 import { prepareCodecs } from '../net/wire.js'
 import {
@@ -187,106 +187,142 @@ export async function submitCommand (args: string[]): Promise<number> {
   say(describeSwarm(swarmKey))
   if (identity.note !== undefined) say(`note: ${identity.note}`)
 
-  // The codecs are written while Blender reads the scene, not after.
-  setImmediate(prepareCodecs)
-  const plan = await planJob(input, stringFlag(parsed, 'blender'))
-  const { spec } = plan
-  const finishMovie = movieAfterJob(movie, plan)
-  for (const note of plan.notes) say(`note: ${note}`)
-  const frames = spec.chunks.flat()
-  say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')}${scheduling.fixed ? ` in ${count(spec.chunks.length, 'chunk')}` : `, in chunks of about ${formatDuration(scheduling.targetMs)}`}), ${spec.settings.format} ${spec.settings.width === 0 ? '(size as the scene says)' : `${spec.settings.width}x${spec.settings.height}`}`)
+  // The node starts once the inputs are checked, while Blender reads the
+  // scene: a worker that meets it starts a Blender of its own meanwhile
+  // (blender/standby.ts), and it is up by the time the job is.
+  const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
+  const node = new StartingNode(async () => await createSwarmNode({
+    privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk, coordinator: true
+  }))
+  try {
+    // The codecs are written while Blender reads the scene, not after.
+    setImmediate(prepareCodecs)
+    const plan = await planJob(input, stringFlag(parsed, 'blender'), () => { node.start() })
+    const { spec } = plan
+    const finishMovie = movieAfterJob(movie, plan)
+    for (const note of plan.notes) say(`note: ${note}`)
+    const frames = spec.chunks.flat()
+    say(`job ${spec.jobId}: scene "${spec.settings.scene}" of ${spec.blend.name}, frames ${formatFrameList(frames)} (${count(frames.length, 'frame')}${scheduling.fixed ? ` in ${count(spec.chunks.length, 'chunk')}` : `, in chunks of about ${formatDuration(scheduling.targetMs)}`}), ${spec.settings.format} ${spec.settings.width === 0 ? '(size as the scene says)' : `${spec.settings.width}x${spec.settings.height}`}`)
 
-  const blocked = await new OutputFolder(plan.outputDir, spec.settings).blocked(frames)
-    .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
-  if (blocked.length > 0) {
-    const name = frameFileName(blocked[0], spec.settings.format)
-    throw new UsageError(`"${name}" in --output "${input.outputDir}" is a folder, in the way of frame ${blocked[0]}${blocked.length > 1 ? ` (and ${blocked.length - 1} more frames)` : ''}; move it away and submit again`)
+    const blocked = await new OutputFolder(plan.outputDir, spec.settings).blocked(frames)
+      .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
+    if (blocked.length > 0) {
+      const name = frameFileName(blocked[0], spec.settings.format)
+      throw new UsageError(`"${name}" in --output "${input.outputDir}" is a folder, in the way of frame ${blocked[0]}${blocked.length > 1 ? ` (and ${blocked.length - 1} more frames)` : ''}; move it away and submit again`)
+    }
+
+    // Two submits writing one folder would each believe its frames are there.
+    const unlock = await lockOutput(plan.outputDir, input.outputDir)
+    try {
+      // Running the same command again continues the job: frames the
+      // journal vouches for are not rendered again.
+      const started = Date.now()
+      const journal = new Journal(plan.outputDir, renderKeyOf(spec), async () => {
+        // `.blendnet/` was removed mid-job: take the lock again, if no one else has.
+        await lockOutput(plan.outputDir, input.outputDir).catch((err: Error) => { say(`warning: ${err.message}`) })
+      })
+      const output = new OutputFolder(plan.outputDir, spec.settings, journal)
+      const resume = await output.removeStaleTemps()
+        .then(async () => await journal.check(frames, spec.settings.format))
+        .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
+      printResume(resume, frames.length, input.outputDir, journalPath(input.outputDir))
+      await output.vouchFor(resume.done)
+      // Files a frame will replace that no render of this job made (the
+      // journal does not list them): said once, before anything is written.
+      const journaled = new Set([...resume.done, ...resume.changed])
+      const foreign = await output.present(frames.filter(f => !journaled.has(f)))
+      if (foreign.length > 0) {
+        say(`note: ${count(foreign.length, 'file')} in --output "${input.outputDir}" not made by this render will be replaced (${foreign.length === 1 ? 'frame' : 'frames'} ${formatFrameList(foreign)})`)
+      }
+      await progress.start({
+        jobId: spec.jobId, scene: spec.settings.scene, blend: spec.blend.name, format: spec.settings.format,
+        frames, chunks: spec.chunks.length, alreadyDone: [...resume.done], output: plan.outputDir
+      })
+      if (resume.done.size === frames.length) {
+        const outcome = {
+          succeeded: true, total: frames.length, done: frames.length, alreadyThere: frames.length, failedFrames: [], rejected: {}
+        }
+        progress.finish(outcome, Date.now() - started)
+        printSummary(outcome, plan.outputDir, Date.now() - started)
+        return await finishMovie()
+      }
+
+      // Ctrl-C ends the job like a timeout: the summary says what is done.
+      // Caught from here on, so one that comes while the node starts still
+      // gets its summary.
+      let interrupted: string | undefined
+      let cancel = (_reason: string): void => {}
+      const stopOnSignal = (signal: string): void => {
+        if (interrupted !== undefined) process.exit(130) // asked twice: now
+        interrupted = signal
+        cancel(`interrupted (${signal})`)
+      }
+      for (const name of stopSignals()) process.on(name, stopOnSignal)
+
+      const swarmNode = await node.started()
+      say(`coordinator ${swarmNode.peerId.toString()} listening on ${swarmNode.getMultiaddrs().map(String).join(' ')}`)
+      say(allowedWorkers === undefined
+        ? 'workers: any may claim (no --allow-worker list)'
+        : `workers: only the ${count(allowedWorkers.size, 'peer')} of --allow-worker may claim`)
+      const coordinator = new Coordinator({
+        node: swarmNode,
+        job: spec,
+        output,
+        alreadyDone: resume.done,
+        timeoutMs,
+        workerWaitMs,
+        allowedWorkers,
+        scheduling,
+        priority,
+        onEvent: progress.onEvent
+      })
+      progress.showLive()
+      const running = coordinator.run()
+      cancel = (reason) => { coordinator.cancel(reason) }
+      if (interrupted !== undefined) cancel(`interrupted (${interrupted})`)
+      const ran = await running
+      await node.stop()
+      await journal.close()
+      // Only what is in the folder now, as it was written, counts as done.
+      const outcome = outcomeInFolder(ran, await output.audit(), resume.done)
+      progress.finish(outcome, Date.now() - started, interrupted)
+      printSummary(outcome, plan.outputDir, Date.now() - started)
+      const endedBySignal = interrupted !== undefined
+      if (!endedBySignal) await progress.stayUp((stop) => { cancel = stop })
+      if (endedBySignal) return 130
+      if (!outcome.succeeded) throw new JobFailedError('')
+      return await finishMovie()
+    } finally {
+      await progress.close()
+      await unlock()
+    }
+  } finally {
+    // Also when no job ran: a scene that cannot render, all frames there.
+    await node.stop()
+  }
+}
+
+/** The coordinator's node, started ahead of the job; stopped once. */
+class StartingNode {
+  private starting?: Promise<SwarmNode>
+  private stopped = false
+
+  constructor (private readonly create: () => Promise<SwarmNode>) {}
+
+  start (): void {
+    this.starting ??= this.create()
+    this.starting.catch(() => {}) // awaited in started()
   }
 
-  // Two submits writing one folder would each believe its frames are there.
-  const unlock = await lockOutput(plan.outputDir, input.outputDir)
-  try {
-    // Running the same command again continues the job: frames the
-    // journal vouches for are not rendered again.
-    const started = Date.now()
-    const journal = new Journal(plan.outputDir, renderKeyOf(spec), async () => {
-      // `.blendnet/` was removed mid-job: take the lock again, if no one else has.
-      await lockOutput(plan.outputDir, input.outputDir).catch((err: Error) => { say(`warning: ${err.message}`) })
-    })
-    const output = new OutputFolder(plan.outputDir, spec.settings, journal)
-    const resume = await output.removeStaleTemps()
-      .then(async () => await journal.check(frames, spec.settings.format))
-      .catch((err: Error) => { throw new UsageError(`cannot read what is in --output "${input.outputDir}": ${err.message}`) })
-    printResume(resume, frames.length, input.outputDir, journalPath(input.outputDir))
-    await output.vouchFor(resume.done)
-    // Files a frame will replace that no render of this job made (the
-    // journal does not list them): said once, before anything is written.
-    const journaled = new Set([...resume.done, ...resume.changed])
-    const foreign = await output.present(frames.filter(f => !journaled.has(f)))
-    if (foreign.length > 0) {
-      say(`note: ${count(foreign.length, 'file')} in --output "${input.outputDir}" not made by this render will be replaced (${foreign.length === 1 ? 'frame' : 'frames'} ${formatFrameList(foreign)})`)
-    }
-    await progress.start({
-      jobId: spec.jobId, scene: spec.settings.scene, blend: spec.blend.name, format: spec.settings.format,
-      frames, chunks: spec.chunks.length, alreadyDone: [...resume.done], output: plan.outputDir
-    })
-    if (resume.done.size === frames.length) {
-      const outcome = {
-        succeeded: true, total: frames.length, done: frames.length, alreadyThere: frames.length, failedFrames: [], rejected: {}
-      }
-      progress.finish(outcome, Date.now() - started)
-      printSummary(outcome, plan.outputDir, Date.now() - started)
-      return await finishMovie()
-    }
+  async started (): Promise<SwarmNode> {
+    this.start()
+    return await (this.starting as Promise<SwarmNode>)
+  }
 
-    // Ctrl-C ends the job like a timeout: the summary says what is done.
-    // Caught from here on, so one that comes while the node starts still
-    // gets its summary.
-    let interrupted: string | undefined
-    let cancel = (_reason: string): void => {}
-    const stopOnSignal = (signal: string): void => {
-      if (interrupted !== undefined) process.exit(130) // asked twice: now
-      interrupted = signal
-      cancel(`interrupted (${signal})`)
-    }
-    for (const name of stopSignals()) process.on(name, stopOnSignal)
-
-    const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
-    const node = await createSwarmNode({ privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk })
-    say(`coordinator ${node.peerId.toString()} listening on ${node.getMultiaddrs().map(String).join(' ')}`)
-    say(allowedWorkers === undefined
-      ? 'workers: any may claim (no --allow-worker list)'
-      : `workers: only the ${count(allowedWorkers.size, 'peer')} of --allow-worker may claim`)
-    const coordinator = new Coordinator({
-      node,
-      job: spec,
-      output,
-      alreadyDone: resume.done,
-      timeoutMs,
-      workerWaitMs,
-      allowedWorkers,
-      scheduling,
-      priority,
-      onEvent: progress.onEvent
-    })
-    progress.showLive()
-    const running = coordinator.run()
-    cancel = (reason) => { coordinator.cancel(reason) }
-    if (interrupted !== undefined) cancel(`interrupted (${interrupted})`)
-    const ran = await running
-    await node.stop()
-    await journal.close()
-    // Only what is in the folder now, as it was written, counts as done.
-    const outcome = outcomeInFolder(ran, await output.audit(), resume.done)
-    progress.finish(outcome, Date.now() - started, interrupted)
-    printSummary(outcome, plan.outputDir, Date.now() - started)
-    const endedBySignal = interrupted !== undefined
-    if (!endedBySignal) await progress.stayUp((stop) => { cancel = stop })
-    if (endedBySignal) return 130
-    if (!outcome.succeeded) throw new JobFailedError('')
-    return await finishMovie()
-  } finally {
-    await progress.close()
-    await unlock()
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    const node = await this.starting?.catch(() => undefined)
+    await node?.stop()
   }
 }

@@ -106,8 +106,9 @@ export async function checkOutputDir (dir: string): Promise<void> {
  * the reading is dropped when the version says it could not succeed.
  */
 export async function planJob (input: SubmitInput,
-  blenderFlag: string | undefined): Promise<JobPlan> {
+  blenderFlag: string | undefined, onInputsChecked?: () => void): Promise<JobPlan> {
   const checked = await checkInputs(input)
+  onInputsChecked?.()
   const found = findBlender(blenderFlag)
   const reading = new AbortController()
   const info = inspectBlend(

@@ -15,6 +15,7 @@ import { UsageError } from '../common/errors.js'
 import { openIdentity } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
 import { describeSwarm, resolveSwarmKey } from '../net/swarm-key.js'
+import { standByForSubmitters } from '../worker/standby-trigger.js'
 import { WorkDir } from '../worker/work-dir.js'
 import { Worker } from '../worker/worker.js'
 import {
@@ -148,6 +149,9 @@ export async function workerCommand (args: string[]): Promise<number> {
     capabilities, workDir, once: parsed.values.once === true, hangTimeoutMs, allowedCoordinators, maxJobBytes
   })
   await worker.start()
+  if (renderer instanceof SessionChunkRenderer) {
+    standByForSubmitters(node, renderer, workDir, allowedCoordinators)
+  }
 
   say(`blendnet worker ${node.peerId.toString()}`)
   say(`  ${healthSummary(capabilities)}; ${sandboxSummary}; ` +

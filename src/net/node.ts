@@ -55,6 +55,19 @@ export interface SwarmNodeOptions {
   swarmKey?: Uint8Array
   /** Reserve a slot on relays it connects to (default true). */
   reachableThroughRelays?: boolean
+  /** A submit's node: says so to the peers it meets (COORDINATOR_AGENT). */
+  coordinator?: boolean
+}
+
+/**
+ * How a submit's node names itself in identify: a worker that meets one
+ * may start a Blender ahead of its job (blender/standby.ts). A claim only,
+ * like any peer's word: it earns a peer no more than that.
+ */
+export const COORDINATOR_AGENT = 'blendnet-coordinator'
+
+export function isCoordinatorAgent (agentVersion: string | undefined): boolean {
+  return agentVersion?.split('/')[0] === COORDINATOR_AGENT
 }
 
 export async function createSwarmNode (opts: SwarmNodeOptions): Promise<SwarmNode> {
@@ -92,6 +105,7 @@ async function createNode (opts: SwarmNodeOptions,
   peerDiscovery: Array<(components: any) => PeerDiscovery>): Promise<SwarmNode> {
   return await createLibp2p({
     privateKey: opts.privateKey,
+    ...(opts.coordinator === true ? { nodeInfo: { userAgent: `${COORDINATOR_AGENT}/1` } } : {}),
     // '/p2p-circuit': reserve a slot on a relay once connected to one;
     // a peer nobody dials (`status`) takes none.
     addresses: { listen: opts.reachableThroughRelays === false ? opts.listen : [...opts.listen, '/p2p-circuit'] },

@@ -9,6 +9,9 @@
  *                             one peer cannot touch another's jobs):
  *     files-<manifest>/       the job's layout, hard links into blobs/
  *     chunk-<id>-<pid>-<n>/   one Blender run: its frames and blender.log
+ *   jobs/<coordinator>/standby-<pid>-<n>/
+ *                             a standby Blender's own folder, made when
+ *                             the coordinator connected (blender/standby.ts)
  *
  * One worker per work dir: two would share a peer ID and a cache.
  */
@@ -49,12 +52,12 @@ export class WorkDir {
   }
 
   jobDir (coordinator: string, jobId: string): string {
-    // Wire decoding already refuses other ids; this is the last guard
-    // before a path is built from a peer's words.
-    for (const part of [coordinator, jobId]) {
-      if (!/^[A-Za-z0-9_-]+$/.test(part)) throw new Error(`unsafe path part ${JSON.stringify(part)}`)
-    }
-    return join(this.root, 'jobs', coordinator, jobId)
+    return join(this.coordinatorDir(coordinator), safePart(jobId))
+  }
+
+  /** Every job of one submitting peer, and its standby Blender's folder. */
+  coordinatorDir (coordinator: string): string {
+    return join(this.root, 'jobs', safePart(coordinator))
   }
 
   /** A fresh folder name for one Blender run of a chunk. */
@@ -94,4 +97,13 @@ export class WorkDir {
     }
     await writeFile(path, String(process.pid))
   }
+}
+
+/**
+ * Wire decoding already refuses other ids; this is the last guard before
+ * a path is built from a peer's words.
+ */
+function safePart (part: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(part)) throw new Error(`unsafe path part ${JSON.stringify(part)}`)
+  return part
 }

@@ -4,7 +4,7 @@
  * matches a local `blender -b` render of it pixel for pixel.
  */
 import assert from 'node:assert/strict'
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { execa } from 'execa'
@@ -65,6 +65,9 @@ describe('rendering on a swarm of blendnet processes', { timeout: 600_000 }, () 
     const logged = new Set(logs.filter(name => name.includes('_ok_')).map(name => name.slice(0, 'chunk-0000'.length)))
     assert.equal(logged.size, 6, `a Blender log for every chunk: ${logs.join(', ')}\n${result.stderr as string}\n${workers.map(w => w.output()).join('\n----\n')}`)
     assert.equal(logs.filter(name => name.includes('_failed_')).length, 0, logs.join(', '))
+    // The worker the submitter dialled started Blender as it connected.
+    const texts = await Promise.all(logs.map(async name => await readFile(join(logRoot, jobDir, name), 'utf8')))
+    assert.ok(texts.some(text => text.includes('blendnet: standby Blender ready')), 'a chunk rendered in a standby Blender')
   })
 
   it('does the same with spaces, symbols and non-ASCII in the scene and output paths', async () => {

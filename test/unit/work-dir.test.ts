@@ -30,4 +30,17 @@ describe('a worker\'s work dir', () => {
     await workDir.removeJob('peerB', 'job3')
     assert.deepEqual(await readdir(jobs), [])
   })
+
+  it('keeps a submitter\'s folder while a standby Blender\'s folder is in it', async () => {
+    await mkdir(workDir.jobDir('peerC', 'job4'), { recursive: true })
+    await mkdir(join(workDir.coordinatorDir('peerC'), 'standby-1-1'))
+    await workDir.removeJob('peerC', 'job4')
+    assert.deepEqual(await readdir(workDir.coordinatorDir('peerC')), ['standby-1-1'])
+  })
+
+  it('builds paths from peer and job IDs only', () => {
+    assert.equal(workDir.coordinatorDir('peerA'), join(root, 'w', 'jobs', 'peerA'))
+    assert.throws(() => workDir.coordinatorDir('..'), /unsafe path part/)
+    assert.throws(() => workDir.jobDir('peerA', 'a/b'), /unsafe path part/)
+  })
 })
