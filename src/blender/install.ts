@@ -8,6 +8,7 @@ import { execa } from 'execa'
 import { messageOf } from '../common/errors.js'
 import { BlenderNotFoundError } from './errors.js'
 import { VERSION_TIMEOUT_MS } from './limits.js'
+import { rememberedVersion } from './version-cache.js'
 
 export { BlenderNotFoundError }
 export { compareVersions } from '../common/versions.js'
@@ -39,11 +40,13 @@ export function parseBlenderVersion (
 
 /**
  * The Blender to use: `explicit`, else $BLENDNET_BLENDER, else `blender`
- * on PATH. Runs it once with `--version` to prove it is Blender.
+ * on PATH. Runs it once with `--version` to prove it is Blender, unless
+ * that same program said so before (version-cache.ts).
  */
 export async function findBlender (explicit?: string): Promise<BlenderInstall> {
   const path = blenderPath(explicit)
-  const output = await runVersion(path)
+  const output = await rememberedVersion(path, async () => await runVersion(path),
+    said => parseBlenderVersion(said) !== undefined)
 
   const parsed = parseBlenderVersion(output)
   if (parsed === undefined) {

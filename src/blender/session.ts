@@ -15,6 +15,9 @@
  * fails alone; a session that dies or hangs in a later chunk is killed and
  * that chunk renders again in a fresh Blender.
  *
+ * A job's first session may also be a standby Blender, started before
+ * the job was known and handed the file by its first chunk (standby.ts).
+ *
  * Sandboxed, Blender may write only where bwrap bound it writable at
  * start. A worker's chunk dirs sit beside the job's files, which must stay
  * read-only, so a session gets a folder of its own beside them,

@@ -37,6 +37,9 @@ const log = logger('blender:standby')
 /** A standby no job has come for by then is stopped. */
 export const STANDBY_IDLE_MS = 60_000
 
+/** A standby's folder: `standby-<pid>-<n>/` in the submitter's. */
+const STANDBY_PREFIX = 'standby-'
+
 export class Standby {
   private readonly idleTimer: NodeJS.Timeout
 
@@ -89,8 +92,6 @@ export class Standby {
     await removeOutbox(this.session.outbox)
   }
 }
-
-const STANDBY_PREFIX = 'standby-'
 
 /** Whether a folder is a standby's outbox (removed with its parent, if empty). */
 export function isStandbyOutbox (dir: string): boolean {
