@@ -69,6 +69,12 @@ def scene_asked_for(name):
         raise ChunkScriptError(
             f"the file has no scene named '{name}' "
             f"(Blender fell back to '{scene.name}')")
+    # The render operator finds its scene by name: the settings made here
+    # must go to that one, not to a linked scene of the same name.
+    if bpy.data.scenes.get(name) != scene:
+        raise ChunkScriptError(
+            f"the scene '{name}' being set up is not the one Blender "
+            f"renders by that name (a linked scene of the same name?)")
     return scene
 
 

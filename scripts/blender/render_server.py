@@ -158,7 +158,9 @@ def standby():
     except Exception as err:
         decline(f"it could not open the file ({one_line(err)})")
     scene = bpy.context.scene
-    if scene.name != plan["scene"]:
+    # By name as `-S` and the render operator find it: a linked scene of
+    # the same name as a local one is not the one they would use.
+    if bpy.data.scenes.get(plan["scene"]) != scene:
         decline(f"the job's scene '{plan['scene']}' is not the file's "
                 f"active scene '{scene.name}'")
     saved_as = scene.render.image_settings.file_format

@@ -92,7 +92,10 @@ export class SessionChunkRenderer implements ChunkRenderer {
   private async renderChunk (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
     // The file's own Python can keep state between chunks (its modules,
     // the driver namespace) that nothing in the session can reset.
-    if (req.allowScripts === true) return await this.fresh.render(req)
+    if (req.allowScripts === true) {
+      await this.dropStandby() // never used for such a job, idle beside it
+      return await this.fresh.render(req)
+    }
     const expect = expectationOf(req)
     await prepareChunkDir(expect.chunkDir)
     await this.sweep()

@@ -198,6 +198,8 @@ export async function submitCommand (args: string[]): Promise<number> {
     // The codecs are written while Blender reads the scene, not after.
     setImmediate(prepareCodecs)
     const plan = await planJob(input, stringFlag(parsed, 'blender'), () => { node.start() })
+    // A --listen address in use is said now, before the output is touched.
+    const swarmNode = await node.started()
     const { spec } = plan
     const finishMovie = movieAfterJob(movie, plan)
     for (const note of plan.notes) say(`note: ${note}`)
@@ -259,7 +261,6 @@ export async function submitCommand (args: string[]): Promise<number> {
       }
       for (const name of stopSignals()) process.on(name, stopOnSignal)
 
-      const swarmNode = await node.started()
       say(`coordinator ${swarmNode.peerId.toString()} listening on ${swarmNode.getMultiaddrs().map(String).join(' ')}`)
       say(allowedWorkers === undefined
         ? 'workers: any may claim (no --allow-worker list)'

@@ -13,6 +13,7 @@ import { execa } from 'execa'
 import { CLI, runCli, TEST_ENV } from '../helpers/cli.js'
 import { tempDir } from '../helpers/swarm.js'
 import { gzipSync } from 'node:zlib'
+import { createServer, type AddressInfo } from 'node:net'
 import { readFile } from 'node:fs/promises'
 
 describe('submit refuses bad input with one clear sentence', { timeout: 300_000 }, () => {
@@ -95,6 +96,20 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
 
   it('a missing --output', async () => {
     await expectUsageError([scene], /--output/)
+  })
+
+  it('a --listen address in use, before anything is written to --output', async () => {
+    const server = createServer()
+    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
+    const { port } = server.address() as AddressInfo
+    try {
+      const output = join(dir, 'o-listen')
+      await expectUsageError([scene, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--output', output],
+        /^blendnet: cannot listen on \/ip4\/127\.0\.0\.1\/tcp\/\d+: EADDRINUSE/)
+      assert.deepEqual(await readdir(output).catch(() => []), [], 'no .blendnet/ in --output')
+    } finally {
+      server.close()
+    }
   })
 
   it('a bootstrap address without a peer id', async () => {

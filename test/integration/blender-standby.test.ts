@@ -110,6 +110,23 @@ describe('a standby Blender', () => {
     }
   })
 
+  it('hands a file whose active scene is linked, beside a local one of its name, to a Blender started for it', async () => {
+    const renderer = new SessionChunkRenderer(blender)
+    try {
+      const { folder, blendPath, job } = await submitterFolder('linked-scene')
+      await copyFile(join(fixtures.dir, 'scenes', 'linked-scene-lib.blend'), join(job, 'files', 'linked-scene-lib.blend'))
+      await renderer.standBy(folder)
+      assert.equal((await standbyFolders(folder)).length, 1)
+      // `-S Scene` renders the local scene: the standby's would have set
+      // up the linked one and rendered the local one with its own output.
+      const results = await renderChunks(renderer, blendPath, job, [[1], [4]])
+      assert.ok(!(await readFile(results[0].logPath, 'utf8')).includes(READY))
+      await assertLikePlain(results, blendPath, 'linked-scene', ['-S', 'Scene'])
+    } finally {
+      await renderer.closeAll()
+    }
+  })
+
   it('hands a job in another format than the scene saves to a Blender started for it', async () => {
     const renderer = new SessionChunkRenderer(blender)
     try {
@@ -146,6 +163,19 @@ describe('a standby Blender', () => {
       } finally {
         await later.closeAll()
       }
+    } finally {
+      await renderer.closeAll()
+    }
+  })
+
+  it('goes when a job that runs the file\'s Python renders, in fresh Blenders', async () => {
+    const renderer = new SessionChunkRenderer(blender)
+    try {
+      const { folder, blendPath, job } = await submitterFolder('moving')
+      await renderer.standBy(folder)
+      const [result] = await renderChunks(renderer, blendPath, job, [[1]], { allowScripts: true })
+      assert.ok(!(await readFile(result.logPath, 'utf8')).includes(READY))
+      assert.deepEqual(await standbyFolders(folder), [])
     } finally {
       await renderer.closeAll()
     }
