@@ -85,13 +85,14 @@ async function blender (ctx: Context, out: string, rest: string[]) {
 }
 
 /**
- * `submit` from spawn to exit; submit itself runs Blender twice. A warm
+ * `submit` from spawn to exit; submit itself runs Blender once, to read
+ * the scene (twice on its first run, for `--version`). A warm
  * worker keeps one Blender for the job; the others start one per chunk.
  */
 function swarmApproach (chunkSize: number, warm: boolean): Approach {
   return {
     name: `blendnet, 1 worker, ${warm ? 'warm session, ' : ''}\`--chunk-size ${chunkSize}\``,
-    blenderRuns: `${warm ? 1 : Math.ceil(FRAMES / chunkSize)} (+2 in submit)`,
+    blenderRuns: `${warm ? 1 : Math.ceil(FRAMES / chunkSize)} (+1 in submit)`,
     needsWorker: true,
     workerArgs: warm ? [] : ['--no-warm'],
     run: async (ctx, out, workerAddr) => {
