@@ -60,7 +60,7 @@ export function describeEvent (event: JobEvent): string | undefined {
 }
 
 /**
- * What a rerun found in the output folder, said before any network work:
+ * What a rerun found in the output folder, said before the job is announced:
  * `resuming: 40 of 60 frames already in renders/ (checked against
  * renders/.blendnet/journal.jsonl); 20 to render`. Silent for a new job.
  */

@@ -1,6 +1,8 @@
 /**
- * A user's mistakes end in one sentence and exit code 2, before any
- * network work, and leave nothing behind.
+ * A user's mistakes end in one sentence and exit code 2, and leave
+ * nothing behind: the file, frames and output before any network work,
+ * what only Blender's reading of the scene finds before any job is
+ * announced.
  */
 import assert from 'node:assert/strict'
 import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises'
