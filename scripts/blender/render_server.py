@@ -161,7 +161,10 @@ def standby():
     # By name as `-S` and the render operator find it: a linked scene of
     # the same name as a local one is not the one they would use.
     if bpy.data.scenes.get(plan["scene"]) != scene:
-        decline(f"the job's scene '{plan['scene']}' is not the file's "
+        decline(f"the file's active scene '{scene.name}' is linked from "
+                f"another file, and '-S' picks the local one of that name"
+                if scene.name == plan["scene"] else
+                f"the job's scene '{plan['scene']}' is not the file's "
                 f"active scene '{scene.name}'")
     saved_as = scene.render.image_settings.file_format
     if saved_as != request["format"]:
