@@ -42,6 +42,21 @@ async function submitterFolder (name: FixtureScene): Promise<{ folder: string, b
   return { folder, blendPath, job }
 }
 
+interface StandbyCase { renderer: SessionChunkRenderer, folder: string, blendPath: string, job: string }
+
+/** A renderer with a standby started for the submitter of a job of `name`. */
+async function withStandby (name: FixtureScene, use: (c: StandbyCase) => Promise<void>): Promise<void> {
+  const renderer = new SessionChunkRenderer(blender)
+  try {
+    const found = await submitterFolder(name)
+    await renderer.standBy(found.folder)
+    assert.equal((await standbyFolders(found.folder)).length, 1, 'a standby started')
+    await use({ renderer, ...found })
+  } finally {
+    await renderer.closeAll()
+  }
+}
+
 async function renderChunks (renderer: SessionChunkRenderer, blendPath: string, job: string,
   chunks: number[][], extra: Partial<ChunkRenderRequest> = {}): Promise<ChunkRenderResult[]> {
   const results: ChunkRenderResult[] = []
@@ -75,11 +90,7 @@ async function standbyFolders (folder: string): Promise<string[]> {
 describe('a standby Blender', () => {
   for (const name of ['motion-blur', 'markers', 'modifier'] as const) {
     it(`opens ${name}.blend for its first chunk, pixel-identical to blender -f, and stays warm`, async () => {
-      const renderer = new SessionChunkRenderer(blender)
-      try {
-        const { folder, blendPath, job } = await submitterFolder(name)
-        await renderer.standBy(folder)
-        assert.equal((await standbyFolders(folder)).length, 1)
+      await withStandby(name, async ({ renderer, blendPath, job }) => {
         const results = await renderChunks(renderer, blendPath, job, [[5, 6], [1, 2]])
         const [first, second] = await Promise.all(results.map(async r => await readFile(r.logPath, 'utf8')))
         assert.ok(first.includes(READY), 'the first chunk rendered in the standby')
@@ -87,59 +98,39 @@ describe('a standby Blender', () => {
         assert.ok(second.includes(READY), 'the next chunk replays the same start-up')
         assert.ok(sessionPid(second) !== undefined, 'the next chunk rendered warm')
         await assertLikePlain(results, blendPath, name)
-      } finally {
-        await renderer.closeAll()
-      }
+      })
     })
   }
 
   it('hands a job for a scene other than the active one to a Blender started for it', async () => {
-    const renderer = new SessionChunkRenderer(blender)
-    try {
-      const { folder, blendPath, job } = await submitterFolder('multi')
-      await renderer.standBy(folder)
-      assert.equal((await standbyFolders(folder)).length, 1)
+    await withStandby('multi', async ({ renderer, folder, blendPath, job }) => {
       const results = await renderChunks(renderer, blendPath, job, [[2], [3]], { scene: 'night' })
       const first = await readFile(results[0].logPath, 'utf8')
       assert.ok(!first.includes(READY), 'not rendered in the standby')
       assert.deepEqual(await standbyFolders(folder), [], 'the standby is gone, and its folder')
       assert.ok(sessionPid(await readFile(results[1].logPath, 'utf8')) !== undefined, 'the new session stays warm')
       await assertLikePlain(results, blendPath, 'multi-night', ['-S', 'night'])
-    } finally {
-      await renderer.closeAll()
-    }
+    })
   })
 
   it('hands a file whose active scene is linked, beside a local one of its name, to a Blender started for it', async () => {
-    const renderer = new SessionChunkRenderer(blender)
-    try {
-      const { folder, blendPath, job } = await submitterFolder('linked-scene')
+    await withStandby('linked-scene', async ({ renderer, blendPath, job }) => {
       await copyFile(join(fixtures.dir, 'scenes', 'linked-scene-lib.blend'), join(job, 'files', 'linked-scene-lib.blend'))
-      await renderer.standBy(folder)
-      assert.equal((await standbyFolders(folder)).length, 1)
       // `-S Scene` renders the local scene: the standby's would have set
       // up the linked one and rendered the local one with its own output.
       const results = await renderChunks(renderer, blendPath, job, [[1], [4]])
       assert.ok(!(await readFile(results[0].logPath, 'utf8')).includes(READY))
       await assertLikePlain(results, blendPath, 'linked-scene', ['-S', 'Scene'])
-    } finally {
-      await renderer.closeAll()
-    }
+    })
   })
 
   it('hands a job in another format than the scene saves to a Blender started for it', async () => {
-    const renderer = new SessionChunkRenderer(blender)
-    try {
-      const { folder, blendPath, job } = await submitterFolder('movie')
-      await renderer.standBy(folder)
-      assert.equal((await standbyFolders(folder)).length, 1)
+    await withStandby('movie', async ({ renderer, blendPath, job }) => {
       const [result] = await renderChunks(renderer, blendPath, job, [[1, 2]])
       assert.ok(!(await readFile(result.logPath, 'utf8')).includes(READY))
       assert.deepEqual(result.frames.map(f => f.frame), [1, 2])
       await assertLikePlain([result], blendPath, 'movie')
-    } finally {
-      await renderer.closeAll()
-    }
+    })
   })
 
   it('is not used once dead, nor for files out of its reach, and is stopped then', async () => {
@@ -169,32 +160,22 @@ describe('a standby Blender', () => {
   })
 
   it('goes when a job that runs the file\'s Python renders, in fresh Blenders', async () => {
-    const renderer = new SessionChunkRenderer(blender)
-    try {
-      const { folder, blendPath, job } = await submitterFolder('moving')
-      await renderer.standBy(folder)
+    await withStandby('moving', async ({ renderer, folder, blendPath, job }) => {
       const [result] = await renderChunks(renderer, blendPath, job, [[1]], { allowScripts: true })
       assert.ok(!(await readFile(result.logPath, 'utf8')).includes(READY))
       assert.deepEqual(await standbyFolders(folder), [])
-    } finally {
-      await renderer.closeAll()
-    }
+    })
   })
 
   it('starts no second one soon after the first, and goes when dropped', async () => {
-    const renderer = new SessionChunkRenderer(blender)
-    try {
-      const { folder } = await submitterFolder('moving')
-      await renderer.standBy(folder)
+    await withStandby('moving', async ({ renderer, folder }) => {
       await renderer.dropStandby(join(folder, '..', 'someone-else'))
       assert.equal((await standbyFolders(folder)).length, 1, 'another submitter leaving does not stop it')
       await renderer.dropStandby(folder)
       assert.deepEqual(await standbyFolders(folder), [])
       await renderer.standBy(folder)
       assert.deepEqual(await standbyFolders(folder), [], 'none within the interval')
-    } finally {
-      await renderer.closeAll()
-    }
+    })
   })
 })
 
