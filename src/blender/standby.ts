@@ -4,7 +4,7 @@
  * start-up. That start-up is about 0.45 s here, most of it the dynamic
  * linking of Blender's 341 libraries and its Python, and on a light job
  * it is paid while the submitter is itself reading the scene with its
- * own Blender (docs/performance.md, "Standby Blender").
+ * own Blender (docs/blender.md, "Standby Blender"; docs/performance.md).
  *
  * A worker starts one when a submitting peer connects (worker/standby-
  * trigger.ts) and it has no session: render_server.py with no file,
@@ -18,8 +18,9 @@
  * outbox. So a job's Blender may read the files of that submitter's
  * other jobs, never another submitter's. Every other rule of a session
  * holds; what render_server.py cannot do exactly as the command line
- * does (another scene than the file's active one, another format than
- * the scene's) it declines, and the chunk starts a Blender as before.
+ * does (another scene than the file's active one, a linked active scene
+ * named like a local one, another format than the scene's) it declines,
+ * and the chunk starts a Blender as before.
  */
 import { mkdir, rm, rmdir } from 'node:fs/promises'
 import { basename, dirname, join, sep } from 'node:path'
@@ -62,7 +63,7 @@ export class Standby {
     await mkdir(outbox, { recursive: true })
     const subprocess = startBlender(blender, standbyArgv(),
       { dir: outbox, stdin: 'pipe', sandbox, readable: [folder] })
-    log.debug('started a standby Blender', { pid: subprocess.pid, folder })
+    log.info('started a standby Blender for a submitter that connected', { pid: subprocess.pid, folder })
     return new Standby(folder, new Session('', '', outbox, subprocess))
   }
 
