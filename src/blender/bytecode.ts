@@ -15,9 +15,9 @@
  * would run. The user's folder is then `submit`'s.
  */
 import { lstatSync, mkdirSync, rmSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { isAbsolute, join } from 'node:path'
+import { join } from 'node:path'
 import { logger } from '../common/log.js'
+import { onlyThisUserWrites, userCacheDir } from '../common/paths.js'
 
 const log = logger('blender')
 
@@ -45,10 +45,7 @@ export function useBytecodeCache (dir: string): void {
  * Blender then compiles at every start, as it always did.
  */
 export function makeBytecodeCache (env: NodeJS.ProcessEnv): string | undefined {
-  const base = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME)
-    ? env.XDG_CACHE_HOME
-    : join(homedir(), '.cache')
-  const dir = join(base, 'blendnet', 'blender-bytecode')
+  const dir = join(userCacheDir(env), 'blender-bytecode')
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
   } catch (err) {
@@ -58,7 +55,7 @@ export function makeBytecodeCache (env: NodeJS.ProcessEnv): string | undefined {
   // Bytecode found there runs in Blender: only a folder of this user's
   // own that nobody else may write into.
   const stat = lstatSync(dir)
-  if (!stat.isDirectory() || stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0) {
+  if (!stat.isDirectory() || !onlyThisUserWrites(stat)) {
     log.warn('not using Blender\'s bytecode cache: not a folder only this user may write', { dir })
     return undefined
   }

@@ -13,9 +13,9 @@
  */
 import { constants } from 'node:fs'
 import { access, lstat, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
 import { delimiter, dirname, isAbsolute, join } from 'node:path'
 import { logger } from '../common/log.js'
+import { onlyThisUserWrites, userCacheDir } from '../common/paths.js'
 
 const log = logger('blender')
 
@@ -45,10 +45,7 @@ export async function rememberedVersion (path: string, run: () => Promise<string
 
 /** `$XDG_CACHE_HOME/blendnet/blender-versions.json` (~/.cache by default). */
 export function versionCacheFile (env: NodeJS.ProcessEnv): string {
-  const base = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME)
-    ? env.XDG_CACHE_HOME
-    : join(homedir(), '.cache')
-  return join(base, 'blendnet', 'blender-versions.json')
+  return join(userCacheDir(env), 'blender-versions.json')
 }
 
 /** The program `path` runs (PATH searched for a bare name), if compiled. */
@@ -94,7 +91,7 @@ async function readEntries (file: string): Promise<Record<string, Entry>> {
     for (const [path, kind] of [[dirname(file), 'folder'], [file, 'file']] as const) {
       const info = await lstat(path)
       const right = kind === 'folder' ? info.isDirectory() : info.isFile()
-      if (!right || info.uid !== process.getuid?.() || (info.mode & 0o022) !== 0) {
+      if (!right || !onlyThisUserWrites(info)) {
         log.warn('not using the remembered Blender versions: not a file only this user may write', { file })
         return {}
       }

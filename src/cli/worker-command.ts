@@ -1,7 +1,7 @@
 /**
  * `blendnet worker`: join the swarm and render whatever jobs appear.
  */
-import { homedir, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { findBlender } from '../blender/install.js'
 import { ProcessChunkRenderer } from '../blender/driver.js'
@@ -12,6 +12,7 @@ import { chooseSandbox, newCacheDir, parseSandboxMode } from '../blender/sandbox
 import { parseDuration } from '../common/duration.js'
 import { parseSize } from '../common/sizes.js'
 import { UsageError } from '../common/errors.js'
+import { userCacheDir } from '../common/paths.js'
 import { openIdentity } from '../net/identity.js'
 import { createSwarmNode } from '../net/node.js'
 import { describeSwarm, resolveSwarmKey } from '../net/swarm-key.js'
@@ -93,8 +94,7 @@ export const OPTIONS: Options = {
 }
 
 function defaultWorkDir (): string {
-  const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache')
-  return join(cache, 'blendnet', 'worker')
+  return join(userCacheDir(), 'worker')
 }
 
 export async function workerCommand (args: string[]): Promise<number> {

@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs'
+import { existsSync, type Stats } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { homedir } from 'node:os'
+import { dirname, isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fileProblem, UsageError } from './errors.js'
 
@@ -38,4 +39,25 @@ export async function makeTempDir (parent: string, prefix: string): Promise<stri
   } catch (err) {
     throw new UsageError(`cannot make a folder in the temp folder "${parent}" (TMPDIR): ${fileProblem(err)}`)
   }
+}
+
+/**
+ * blendnet's folder in the user's cache: `$XDG_CACHE_HOME/blendnet`, or
+ * `~/.cache/blendnet` when that is unset or not absolute (as the XDG
+ * spec says to treat it).
+ */
+export function userCacheDir (env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME)
+    ? env.XDG_CACHE_HOME
+    : join(homedir(), '.cache')
+  return join(base, 'blendnet')
+}
+
+/**
+ * A file or folder of this user's that nobody else may write: what
+ * blendnet trusts a cache in that runs code or decides what this
+ * machine can render.
+ */
+export function onlyThisUserWrites (stat: Stats): boolean {
+  return stat.uid === process.getuid?.() && (stat.mode & 0o022) === 0
 }
