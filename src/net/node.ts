@@ -29,6 +29,7 @@ import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { UsageError } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { keepBootstrapPeers } from './bootstrap-keeper.js'
+import { closeConnectionsBeforeStop } from './graceful-stop.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS } from './gossip-scoring.js'
 import { privateSwarm } from './pnet.js'
 import { prepareCodecs } from './wire.js'
@@ -80,6 +81,7 @@ export async function createSwarmNode (opts: SwarmNodeOptions): Promise<SwarmNod
   // Before any message comes: the first ones come all at once.
   prepareCodecs()
   const node = await startLibp2p(opts, peerDiscovery)
+  closeConnectionsBeforeStop(node)
   runOverRelays(node)
   logRelayUse(node)
   dialDiscoveredPeers(node)

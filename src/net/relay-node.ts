@@ -26,6 +26,7 @@ import { UsageError } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { validateSwarmMessage } from './gossip.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS } from './gossip-scoring.js'
+import { closeConnectionsBeforeStop } from './graceful-stop.js'
 import { privateSwarm } from './pnet.js'
 
 const log = logger('relay')
@@ -98,6 +99,7 @@ export async function createRelayNode (opts: RelayNodeOptions): Promise<RelayNod
     if (cause !== null) throw new UsageError(`cannot listen on ${opts.listen.join(' ')}: ${cause[0]}`)
     throw err
   }
+  closeConnectionsBeforeStop(node)
   forwardJobsTopic(node)
   logRelayEvents(node)
   return node
