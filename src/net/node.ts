@@ -29,6 +29,7 @@ import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { UsageError } from '../common/errors.js'
 import { logger } from '../common/log.js'
 import { keepBootstrapPeers } from './bootstrap-keeper.js'
+import { coalescedWrites } from './coalesced-writes.js'
 import { closeConnectionsBeforeStop } from './graceful-stop.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS } from './gossip-scoring.js'
 import { privateSwarm } from './pnet.js'
@@ -111,7 +112,7 @@ async function createNode (opts: SwarmNodeOptions,
     // '/p2p-circuit': reserve a slot on a relay once connected to one;
     // a peer nobody dials (`status`) takes none.
     addresses: { listen: opts.reachableThroughRelays === false ? opts.listen : [...opts.listen, '/p2p-circuit'] },
-    transports: [tcp(), circuitRelayTransport()],
+    transports: [coalescedWrites(tcp()), circuitRelayTransport()],
     ...(opts.swarmKey === undefined ? {} : { connectionProtector: privateSwarm(opts.swarmKey) }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

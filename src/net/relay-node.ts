@@ -24,6 +24,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { JOBS_TOPIC } from '../common/constants.js'
 import { UsageError } from '../common/errors.js'
 import { logger } from '../common/log.js'
+import { coalescedWrites } from './coalesced-writes.js'
 import { validateSwarmMessage } from './gossip.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS } from './gossip-scoring.js'
 import { closeConnectionsBeforeStop } from './graceful-stop.js'
@@ -63,7 +64,7 @@ export async function createRelayNode (opts: RelayNodeOptions): Promise<RelayNod
     node = await createLibp2p({
       privateKey: opts.privateKey,
       addresses: { listen: opts.listen, ...(opts.announce.length > 0 ? { announce: opts.announce } : {}) },
-      transports: [tcp()],
+      transports: [coalescedWrites(tcp())],
       ...(opts.swarmKey === undefined ? {} : { connectionProtector: privateSwarm(opts.swarmKey) }),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
