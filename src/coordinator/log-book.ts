@@ -1,8 +1,9 @@
 /**
  * Which chunk logs the coordinator has and which it is still owed.
  *
- * A worker sends a chunk's Blender log before the chunk's last frame, so a
- * whole chunk always arrives with its log. A chunk split by a speculative
+ * A worker sends a chunk's Blender log beside the chunk's last frame, and
+ * the job's end waits for a log still owed by a worker that is connected,
+ * so a whole chunk always arrives with its log. A chunk split by a speculative
  * copy is different: each worker delivers some of its frames early, the
  * job ends with the last of them, and only then do the workers stop and
  * send the logs of what they delivered. The coordinator waits a moment for

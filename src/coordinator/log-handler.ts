@@ -1,6 +1,6 @@
 /**
  * The coordinator's side of /blendnet/chunk-log: the worker holding a
- * chunk's lease sends Blender's log of that chunk (before its frames, or
+ * chunk's lease sends Blender's log of that chunk (beside its last frame, or
  * before reporting a failure), and it is kept next to the output:
  *
  *   <output>/.blendnet/logs/<job>/chunk-0003_frames-13-16_failed_<peer>_<time>.log

@@ -352,8 +352,10 @@ export class Worker {
         onFrameSaved: early.onFrameSaved
       })
       await early.settle()
-      await sendChunkLog(client, chunkId, rendered.logPath, false)
-      await early.deliverRest(rendered.frames)
+      // Side by side, as Blender waits for both: a log is taken after the last frame too.
+      const [, last] = await Promise.allSettled([
+        sendChunkLog(client, chunkId, rendered.logPath, false), early.deliverRest(rendered.frames)])
+      if (last.status === 'rejected') throw last.reason
     } catch (err) {
       if (err instanceof JobFileTamperedError) this.failFatally(err)
       // A job this worker must not take at all: too large, or whose
@@ -394,6 +396,4 @@ export class Worker {
   }
 }
 
-function key (coordinator: string, jobId: string): string {
-  return `${coordinator}/${jobId}`
-}
+const key = (coordinator: string, jobId: string): string => `${coordinator}/${jobId}`
