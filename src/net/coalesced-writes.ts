@@ -5,8 +5,8 @@
  * each piece is a syscall and a packet of its own, and the peer wakes up
  * for each; most messages are a few dozen bytes (yamux window updates,
  * acknowledgements, stream openings). Joined, a light job's sends take
- * half the socket writes and a third of the packets (and of a relay's
- * forwarding); the CPU saved on loopback is small (docs/performance.md).
+ * half the socket writes and packets (and a relay forwards half as many);
+ * the CPU saved on loopback is small (docs/performance.md).
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { MultiaddrConnection, Transport, Upgrader } from '@libp2p/interface'
