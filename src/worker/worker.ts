@@ -370,7 +370,8 @@ export class Worker {
         log.warn('chunk no longer ours, dropping it', { ...fields, reason: err.message })
         await sendLogOfDelivered(client, chunkId, chunkDir, early.accepted)
       } else if (this.stopping || refused) {
-        // Stopping: hand the chunk back now rather than after its lease.
+        // Stopping: the log of what was delivered, then the chunk back now, not after its lease.
+        await sendLogOfDelivered(client, chunkId, chunkDir, early.accepted)
         await client.release(chunkId).catch((e: Error) => {
           log.warn('could not release chunk', { ...fields, err: e.message })
         })

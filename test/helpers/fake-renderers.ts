@@ -64,6 +64,26 @@ export class HangsUntilAborted implements ChunkRenderer {
 }
 
 /**
+ * Saves the chunk's first frame (logging it as Blender would), then hangs
+ * on the next until aborted: a worker stopped mid-chunk.
+ */
+export class DeliversOneFrameThenHangs implements ChunkRenderer {
+  constructor (private readonly width: number, private readonly height: number) {}
+
+  async render (req: ChunkRenderRequest): Promise<ChunkRenderResult> {
+    await mkdir(req.chunkDir, { recursive: true })
+    const [first] = req.frames
+    const path = join(req.chunkDir, frameFileName(first, req.format))
+    await writeFile(path, pngBytes(this.width, this.height, first))
+    await writeFile(join(req.chunkDir, 'blender.log'), `Fra:${first} rendering\nSaved: frame ${first}\n`)
+    req.onFrameSaved?.(first, path)
+    return new Promise((_resolve, reject) => {
+      req.signal?.addEventListener('abort', () => { reject(new Error('aborted')) })
+    })
+  }
+}
+
+/**
  * Renders its first chunk, and changes the job's .blend as it does (as a
  * hostile script or another user on the machine could): the worker must
  * notice before the next chunk.

@@ -8,9 +8,10 @@ import { join } from 'node:path'
 import { afterEach, describe, it } from 'node:test'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { chunkLogDir } from '../../src/coordinator/log-handler.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import { verifyImage } from '../../src/image/verify.js'
-import { FailsEveryChunk, HangsUntilAborted, RendersFramesOneByOne, RendersSolidPngs, TampersWithItsScene } from '../helpers/fake-renderers.js'
+import { DeliversOneFrameThenHangs, FailsEveryChunk, HangsUntilAborted, RendersFramesOneByOne, RendersSolidPngs, TampersWithItsScene } from '../helpers/fake-renderers.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import { frameFiles } from '../helpers/frames.js'
 import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH } from '../helpers/swarm.js'
@@ -269,6 +270,23 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     assert.equal(outcome.succeeded, true)
     assert.ok(Date.now() - stoppedAt < 15_000, 'well within the 30 s lease')
     assert.ok(!job.events.some(e => e.type === 'chunk-failed'), 'a release is not a failure')
+  })
+
+  it('a worker stopped mid-chunk sends the Blender log of the frames it delivered before it hands the chunk back', async () => {
+    const job = await withJob([1, 2, 3], 3, { workerWaitMs: 60_000 })
+    const run = job.coordinator.run()
+    const first = await withWorker(new DeliversOneFrameThenHangs(WIDTH, HEIGHT), [addrOf(job.node)])
+    await waitFor(() => job.events.some(e => e.type === 'frame-done' && e.frame === 1), 'frame 1 to be written')
+    await first.worker.stop()
+    assert.ok(job.events.some(e => e.type === 'chunk-released'))
+
+    await withWorker(new RendersSolidPngs(WIDTH, HEIGHT), [addrOf(job.node)])
+    assert.equal((await run).succeeded, true)
+    const logDir = chunkLogDir(job.outputDir, job.spec.jobId)
+    const peer = first.node.peerId.toString()
+    const theirs = (await readdir(logDir)).filter(name => name.startsWith('chunk-0000_') && name.includes(peer))
+    assert.equal(theirs.length, 1, `the stopped worker's log of chunk 0 in ${(await readdir(logDir)).join(', ')}`)
+    assert.match(await readFile(join(logDir, theirs[0]), 'utf8'), /Saved: frame 1/)
   })
 
   it('a worker that stops says so: it is counted gone at once, not after 15 s of silence', async () => {
