@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises'
-import { basename, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { readBlendHeader } from '../blendfile/header.js'
 import { readRenderInfo } from '../blendfile/render-info.js'
 import { blenderPath, findBlender } from '../blender/install.js'
@@ -89,7 +89,13 @@ export async function checkOutputDir (dir: string): Promise<void> {
     throw new UsageError(`--output "${dir}" is a file, not a folder`)
   }
   try {
-    await mkdir(dir, { recursive: true })
+    await mkdir(dir, { recursive: true }).catch(async (err: NodeJS.ErrnoException) => {
+      // Node's recursive mkdir says ENOENT where the folder cannot be made
+      // in an existing parent (a read-only filesystem); a plain one says why.
+      const parent = await stat(dirname(resolve(dir))).catch(() => undefined)
+      if (err.code === 'ENOENT' && parent?.isDirectory() === true) await mkdir(dir)
+      else throw err
+    })
     await access(dir, constants.W_OK)
     const probe = join(dir, `.blendnet-write-test-${process.pid}`)
     await writeFile(probe, '')

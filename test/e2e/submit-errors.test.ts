@@ -83,6 +83,22 @@ describe('submit refuses bad input with one clear sentence', { timeout: 300_000 
     await expectUsageError([scene, '--output', ro], /not writable: permission denied \(EACCES\)$/)
   })
 
+  it('an output folder to be made on a read-only filesystem says so, not "no such file"', async (t) => {
+    // A read-only filesystem of our own: a tmpfs mounted read-only in a
+    // mount namespace that only this command sees.
+    const ro = join(dir, 'read-only-mount')
+    await mkdir(ro)
+    const mounting = `mount -t tmpfs -o ro tmpfs '${ro}' && exec "$0" "$@"`
+    const result = await execa('unshare', ['-m', 'sh', '-c', mounting, process.execPath, CLI,
+      'submit', scene, '--output', join(ro, 'frames')], { reject: false, env: TEST_ENV })
+    if (/unshare|mount/.test(String(result.stderr)) && result.exitCode !== 2) {
+      t.skip(`cannot mount a read-only filesystem here (needs root): ${String(result.stderr).trim()}`)
+      return
+    }
+    assert.equal(result.exitCode, 2, String(result.stderr))
+    assert.match(String(result.stderr).trim(), /frames" is not writable: the file system is read-only \(EROFS\)$/)
+  })
+
   it('a scene name the file does not have', async () => {
     await expectUsageError([scene, '--scene', 'Nacht', '--output', join(dir, 'o5')], /"Nacht" is not in the file; its scenes are "Scene"/)
   })
