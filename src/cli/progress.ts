@@ -30,6 +30,7 @@ function isAre (frames: number[]): string {
 export function describeEvent (event: JobEvent): string | undefined {
   switch (event.type) {
     case 'waiting-for-workers':
+      if (event.allLeft === true) return `waiting for workers… every worker left (${formatDuration(event.waitedMs)} ago)`
       return `waiting for workers… none has joined yet (${formatDuration(event.waitedMs)})` +
         (event.peers === 0 ? `; ${NO_PEER_HINT}` : '')
     case 'worker-joined':

@@ -57,10 +57,8 @@ export interface CoordinatorOptions {
 /** How often leases and presence are checked. */
 const TICK_MS = 500
 
-/**
- * How long every present worker may be unable to render the job before
- * the job fails: long enough for a capable worker that is joining too.
- */
+/** How long every present worker may be unable to render the job before
+ * it fails: long enough for a capable worker that is joining too. */
 const NO_FIT_GRACE_MS = 5000
 
 /** While no worker is present, say so after 3 s and then every 10 s. */
@@ -79,6 +77,7 @@ export class Coordinator {
   private readonly limit: PeerRateLimit
   private readonly started = Date.now()
   private lastWorkerSeen = Date.now()
+  private joinedAny = false // workers that all left are not workers that never came
   private lastWaitingNotice = Date.now() - WAITING_NOTICE_MS + FIRST_WAITING_NOTICE_MS
   private timers: NodeJS.Timeout[] = []
   private announceSoon?: NodeJS.Timeout
@@ -263,6 +262,7 @@ export class Coordinator {
     this.present.set(worker, Date.now())
     this.capabilities.set(worker, caps)
     this.lastWorkerSeen = Date.now()
+    this.joinedAny = true
   }
 
   /** `stopped`: it said it stops; otherwise it has not been heard from. */
@@ -336,10 +336,8 @@ export class Coordinator {
     if (state.isFinished()) this.complete()
   }
 
-  /**
-   * Workers are present but none can render the job as specified: say
-   * what is missing and what the swarm offers, instead of waiting.
-   */
+  /** Workers are present but none can render the job as specified: say
+   * what is missing and what the swarm offers, instead of waiting. */
   private checkFit (now: number): void {
     const present = [...this.capabilities.values()]
     const unfit = present.map(c => unmetRequirements(this.opts.job.requirements, c, this.opts.node.peerId.toString()))
@@ -358,11 +356,12 @@ export class Coordinator {
     const waitMs = this.opts.workerWaitMs ?? DEFAULT_WORKER_WAIT_MS
     const peers = this.opts.node.getConnections().length
     if (this.present.size === 0 && now - this.lastWorkerSeen > waitMs) {
-      this.stopReason = `no worker joined the swarm in time${peers === 0 ? ` (${NO_PEER_HINT})` : ''}`
+      this.stopReason = this.joinedAny ? 'every worker left, and none came back in time'
+        : `no worker joined the swarm in time${peers === 0 ? ` (${NO_PEER_HINT})` : ''}`
       this.complete()
     } else if (this.present.size === 0 && now - this.lastWaitingNotice >= WAITING_NOTICE_MS) {
       this.lastWaitingNotice = now
-      this.emit({ type: 'waiting-for-workers', waitedMs: now - this.lastWorkerSeen, peers })
+      this.emit({ type: 'waiting-for-workers', waitedMs: now - this.lastWorkerSeen, peers, allLeft: this.joinedAny })
     }
     const timeoutMs = this.opts.timeoutMs
     if (timeoutMs !== undefined && now - this.started > timeoutMs) {

@@ -4,7 +4,7 @@
  */
 export type JobEvent =
   /** `peers`: peers connected at all, workers or not: 0 means none was reached. */
-  | { type: 'waiting-for-workers', waitedMs: number, peers: number }
+  | { type: 'waiting-for-workers', waitedMs: number, peers: number, allLeft?: boolean }
   | { type: 'worker-joined', worker: string, summary: string, unmet: string[], blender?: string }
   | { type: 'worker-left', worker: string, stopped: boolean }
   | { type: 'chunk-granted', chunk: number, worker: string, frames: number[], speculative?: boolean }

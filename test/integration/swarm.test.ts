@@ -306,6 +306,20 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
     assert.equal((await run).succeeded, true)
   })
 
+  it('a job whose every worker left says so when it gives up, not that none joined', async () => {
+    const job = await withJob([1, 2], 2, { workerWaitMs: 1500 })
+    const run = job.coordinator.run()
+    const hung = new HangsUntilAborted()
+    const only = await withWorker(hung, [addrOf(job.node)])
+    await waitFor(() => hung.started > 0, 'the worker to take the chunk')
+    // As `blendnet worker` does on SIGTERM: the worker, then its node.
+    await only.worker.stop()
+    await only.node.stop()
+    const outcome = await run
+    assert.equal(outcome.succeeded, false)
+    assert.match(outcome.failedFrames[0].reason, /^every worker left, and none came back in time/)
+  })
+
   it('a worker whose Blender is older than the file does not claim; the job says so', async () => {
     const job = await withJob([1], 1, { workerWaitMs: 60_000 })
     const run = job.coordinator.run()

@@ -29,4 +29,11 @@ describe('describeEvent (plain lines, when stdout is not a terminal)', () => {
     assert.equal(describeEvent({ type: 'chunk-progress', chunk: 0, worker: W, progress: { frame: 1, sample: 0, samples: 0, status: '' } }), undefined)
     assert.equal(describeEvent({ type: 'frame-done', frame: 3, worker: W, path: '/o/frame_0003.png', done: 2, total: 4 }), 'frame 3 done (2/4) from …AAAAAA')
   })
+
+  it('tells waiting for a first worker from waiting after every worker left', () => {
+    assert.match(describeEvent({ type: 'waiting-for-workers', waitedMs: 3000, peers: 0 }) ?? '',
+      /^waiting for workers… none has joined yet \(3s\); no peer was reached/)
+    assert.equal(describeEvent({ type: 'waiting-for-workers', waitedMs: 13_000, peers: 0, allLeft: true }),
+      'waiting for workers… every worker left (13s ago)')
+  })
 })
