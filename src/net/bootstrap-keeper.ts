@@ -10,6 +10,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from '@libp2p/interface'
 import { messageOf } from '../common/errors.js'
 import { logger } from '../common/log.js'
+import { isStopping } from './graceful-stop.js'
 
 const log = logger('net')
 
@@ -46,7 +47,7 @@ export function keepBootstrapPeers (node: Libp2p, addrs: Multiaddr[]): void {
     node.getConnections().some(c => c.remotePeer.toString() === t.peer)
 
   const check = (): void => {
-    if (node.status !== 'started') return
+    if (isStopping(node)) return
     const now = Date.now()
     for (const t of targets) {
       if (connected(t)) {
@@ -80,7 +81,7 @@ export function keepBootstrapPeers (node: Libp2p, addrs: Multiaddr[]): void {
 
   const onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {
     const t = targets.find(t => t.peer === evt.detail.toString())
-    if (t === undefined || node.status !== 'started') return
+    if (t === undefined || isStopping(node)) return
     log.info('lost bootstrap peer', { bootstrap: t.addr.toString() })
     t.wasConnected = true
     t.nextAt = Date.now() + REDIAL_FIRST_MS

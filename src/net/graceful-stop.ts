@@ -16,12 +16,22 @@ const log = logger('net')
 /** Long enough for a peer on loopback or a LAN to answer a close. */
 const GRACEFUL_CLOSE_MS = 1000
 
+const stopping = new WeakSet<object>()
+
 export function closeConnectionsBeforeStop (node: Libp2p<any>): void {
   const stop = node.stop.bind(node)
   node.stop = async () => {
-    if (node.status === 'started') await closeConnections(node)
+    if (node.status === 'started') {
+      stopping.add(node)
+      await closeConnections(node)
+    }
     await stop()
   }
+}
+
+/** Stopping or stopped: a connection that closes now is not a peer lost. */
+export function isStopping (node: Libp2p<any>): boolean {
+  return stopping.has(node) || node.status !== 'started'
 }
 
 async function closeConnections (node: Libp2p<any>): Promise<void> {

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { JOBS_TOPIC } from '../../src/common/constants.js'
+import { setLogSink } from '../../src/common/log.js'
 import type { SwarmNode } from '../../src/net/node.js'
 import { addrOf, startNode, waitFor } from '../helpers/swarm.js'
 
@@ -50,6 +51,31 @@ describe('a node that stops', () => {
       }
     }
     assert.equal(delivered, ROUNDS)
+  })
+})
+
+describe('a node that stops, with bootstrap peers', () => {
+  it('does not report them lost as it closes its connections, where a peer that goes is reported', async () => {
+    const lines: string[] = []
+    setLogSink((_level, line) => { lines.push(line) })
+    const bootstrap = await startNode()
+    try {
+      const stopping = await startNode([addrOf(bootstrap)])
+      await waitFor(() => stopping.getConnections().length > 0, 'the node to reach its bootstrap peer')
+      await stopping.stop()
+      await sleep(200)
+      assert.deepEqual(lines.filter(l => l.includes('lost bootstrap peer')), [])
+
+      // The same line does come when the bootstrap peer is the one to go.
+      const staying = await startNode([addrOf(bootstrap)])
+      await waitFor(() => staying.getConnections().length > 0, 'the second node to reach its bootstrap peer')
+      await bootstrap.stop()
+      await waitFor(() => lines.some(l => l.includes('lost bootstrap peer')), 'the bootstrap peer reported lost', 3000)
+      await staying.stop()
+    } finally {
+      setLogSink(undefined)
+      await bootstrap.stop()
+    }
   })
 })
 
