@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterEach } from 'node:test'
 import type { ChunkRenderer } from '../../src/blender/driver.js'
 import { Coordinator, type CoordinatorOptions } from '../../src/coordinator/coordinator.js'
 import type { JobEvent } from '../../src/coordinator/events.js'
@@ -95,6 +96,29 @@ export async function startWorker (renderer: ChunkRenderer, bootstrap: string[],
 
 export async function stopAll (...nodes: Array<{ stop: () => Promise<void> | void }>): Promise<void> {
   await Promise.all(nodes.map(async n => { await n.stop() }))
+}
+
+/**
+ * startJob and startWorker as `withJob` and `withWorker`, whose jobs and
+ * workers are stopped after each test of the file that calls this.
+ */
+export function stoppedAfterEach (): { withJob: typeof startJob, withWorker: typeof startWorker } {
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()?.()
+  })
+  return {
+    withJob: async (...args) => {
+      const job = await startJob(...args)
+      cleanups.push(async () => { job.coordinator.cancel('test over'); await job.node.stop() })
+      return job
+    },
+    withWorker: async (...args) => {
+      const w = await startWorker(...args)
+      cleanups.push(async () => { await stopAll(w.worker, w.node) })
+      return w
+    }
+  }
 }
 
 /** Polls until `condition` holds, failing after `timeoutMs`. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../../src/common/constants.js'
 import { chunkLogDir } from '../../src/coordinator/log-handler.js'
@@ -14,25 +14,15 @@ import { verifyImage } from '../../src/image/verify.js'
 import { DeliversOneFrameThenHangs, FailsEveryChunk, HangsUntilAborted, RendersFramesOneByOne, RendersSolidPngs, TampersWithItsScene } from '../helpers/fake-renderers.js'
 import { cpuWorker } from '../helpers/capabilities.js'
 import { frameFiles } from '../helpers/frames.js'
-import { addrOf, HEIGHT, startJob, startWorker, stopAll, waitFor, WIDTH } from '../helpers/swarm.js'
+import { addrOf, HEIGHT, stoppedAfterEach, waitFor, WIDTH, type TestJob, type TestWorker } from '../helpers/swarm.js'
 
-const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.()
-})
+const { withJob, withWorker } = stoppedAfterEach()
 
-async function withJob (...args: Parameters<typeof startJob>): ReturnType<typeof startJob> {
-  const job = await startJob(...args)
-  cleanups.push(async () => {
-    job.coordinator.cancel('test over')
-    await job.node.stop()
-  })
-  return job
-}
-
-async function withWorker (...args: Parameters<typeof startWorker>): ReturnType<typeof startWorker> {
-  const w = await startWorker(...args)
-  cleanups.push(async () => { await stopAll(w.worker, w.node) })
+/** A worker whose Blender hangs, once it has taken a chunk of the job. */
+async function withHungWorker (job: TestJob): Promise<TestWorker> {
+  const hung = new HangsUntilAborted()
+  const w = await withWorker(hung, [addrOf(job.node)])
+  await waitFor(() => hung.started > 0, 'the hung worker to take a chunk')
   return w
 }
 
@@ -239,9 +229,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
   it('a lapsed lease reopens the chunk for another worker', async () => {
     const job = await withJob([1, 2], 2, { leaseMs: 1500 })
     const run = job.coordinator.run()
-    const hung = new HangsUntilAborted()
-    const first = await withWorker(hung, [addrOf(job.node)])
-    await waitFor(() => hung.started > 0, 'the hung worker to take the chunk')
+    const first = await withHungWorker(job)
     // The hung worker falls silent: no renewals, as if its machine froze.
     await first.node.stop()
 
@@ -257,9 +245,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
   it('a worker that is stopped hands its chunk back at once, not after the lease', async () => {
     const job = await withJob([1, 2], 2)
     const run = job.coordinator.run()
-    const hung = new HangsUntilAborted()
-    const first = await withWorker(hung, [addrOf(job.node)])
-    await waitFor(() => hung.started > 0, 'the first worker to take the chunk')
+    const first = await withHungWorker(job)
     const stoppedAt = Date.now()
     await first.worker.stop()
     assert.ok(job.events.some(e => e.type === 'chunk-released'))
@@ -292,9 +278,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
   it('a worker that stops says so: it is counted gone at once, not after 15 s of silence', async () => {
     const job = await withJob([1, 2], 1, { workerWaitMs: 60_000 })
     const run = job.coordinator.run()
-    const hung = new HangsUntilAborted()
-    const first = await withWorker(hung, [addrOf(job.node)])
-    await waitFor(() => hung.started > 0, 'the worker to take a chunk')
+    const first = await withHungWorker(job)
     const peer = first.node.peerId.toString()
     // As `blendnet worker` does on SIGTERM: the worker, then its node.
     await first.worker.stop()
@@ -309,9 +293,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
   it('a job whose every worker left says so when it gives up, not that none joined', async () => {
     const job = await withJob([1, 2], 2, { workerWaitMs: 1500 })
     const run = job.coordinator.run()
-    const hung = new HangsUntilAborted()
-    const only = await withWorker(hung, [addrOf(job.node)])
-    await waitFor(() => hung.started > 0, 'the worker to take the chunk')
+    const only = await withHungWorker(job)
     // As `blendnet worker` does on SIGTERM: the worker, then its node.
     await only.worker.stop()
     await only.node.stop()
