@@ -66,8 +66,7 @@ const MEASURES: Array<[string, (r: ClaimsResult) => number[]]> = [
   ['claim → grant, after its first grant (worker)', r => r.grantedLater],
   ['claim → refusal: chunk already taken (worker)', r => r.refused],
   ['first announcement → first grant (worker)', r => r.firstGrant],
-  ['claim stream in → reply out (coordinator)', r => r.coordinator.fromStream],
-  ['claim bytes in → reply out (coordinator)', r => r.coordinator.fromRequest]
+  ['claim bytes in → reply out (coordinator)', r => r.coordinator.requests]
 ]
 
 const ms = (v: number): string => Number.isNaN(v) ? '-' : v.toFixed(1)
@@ -146,7 +145,8 @@ async function main (): Promise<void> {
         `${r.run.frameMs} ms a frame at 1x)`).join(' and ') +
       `; workers in up to ${opts.hosts} child processes, the coordinator in the parent`,
     '', claimsTable(results), '',
-    ...results.map(r => `- ${r.run.workers} workers: ${refusalsBeforeFirst(r)}`), ''
+    ...results.map(r => `- ${r.run.workers} workers: ${refusalsBeforeFirst(r)}; ` +
+      `${r.coordinator.requests.length} claim requests over ${r.coordinator.streams} streams`), ''
   ].join('\n'))
 }
 

@@ -15,7 +15,7 @@ import {
 } from '../src/common/constants.js'
 import type { JobOutcome } from '../src/coordinator/events.js'
 import type { SwarmNode } from '../src/net/node.js'
-import { addrOf, startJob, waitFor } from '../test/helpers/swarm.js'
+import { addrOf, startCoordinatorNode, startJob, waitFor } from '../test/helpers/swarm.js'
 import { ask } from './lib-ipc.js'
 
 /** Workers get these speeds in turn: a 2x worker renders a frame in half the time. */
@@ -104,14 +104,16 @@ export async function runSwarmJob (opts: SwarmJobOptions): Promise<SwarmJobResul
   const ideal = opts.frames * opts.frameMs / speeds.reduce((a, b) => a + b, 0)
   let lastFrameAt = 0
   const adaptive = opts.chunkSize === 0
+  let coordinatorClaims: ClaimHandling = { requests: [], streams: 0 }
+  const node = await startCoordinatorNode((n) => { coordinatorClaims = timeClaimHandling(n) })
   const job = await startJob(Array.from({ length: opts.frames }, (_, i) => i + 1),
     adaptive ? ADAPTIVE_MAX_CHUNK : opts.chunkSize, {
+    node,
     scheduling: { fixed: !adaptive, targetMs: DEFAULT_CHUNK_TARGET_MS },
     onEvent: (e) => { if (e.type === 'frame-done') lastFrameAt = performance.now() },
     // Far past any healthy run: a hung job ends, failed, instead of never.
     timeoutMs: 20 * ideal + 120_000
   })
-  const coordinatorClaims = timeClaimHandling(job.node)
   const hosts = new WorkerHosts(Math.min(opts.hosts, opts.workers))
   try {
     await hosts.start(addrOf(job.node), speeds, opts.frameMs)
@@ -148,32 +150,34 @@ export function watchEventLoop (): { stop: () => LoopDelay } {
   }
 }
 
-/** In ms, from the stream's arrival, or from the claim's bytes, to the reply. */
-export interface ClaimHandling { fromStream: number[], fromRequest: number[] }
+export interface ClaimHandling {
+  /** In ms, from each request's first bytes to the first bytes of its reply. */
+  requests: number[]
+  /** Claim streams the workers opened: about one each, not one a claim. */
+  streams: number
+}
 
 /**
- * Times the coordinator's claim handler: from the stream's arrival (after
- * protocol negotiation), and from the request's first bytes, to the first
- * bytes of its reply. The second is the coordinator's own work; the first
- * also waits for the worker to send. Wraps node.handle rather than using
- * libp2p's `use()` middleware: in libp2p 3.3.11 every inbound stream
- * appends the handler to the registered middleware array (connection.js,
- * onIncomingStream), so the Nth stream would run the handler N times.
+ * Times the coordinator's answer to every request on the claim protocol:
+ * its own work, from the request's first bytes to its reply's. A worker
+ * keeps one stream for all of its requests, so the times are per request,
+ * not per stream. Wraps node.handle rather than using libp2p's `use()`
+ * middleware: in libp2p 3.3.11 every inbound stream appends the handler
+ * to the registered middleware array (connection.js, onIncomingStream),
+ * so the Nth stream would run the handler N times.
  */
 function timeClaimHandling (node: SwarmNode): ClaimHandling {
-  const samples: ClaimHandling = { fromStream: [], fromRequest: [] }
+  const samples: ClaimHandling = { requests: [], streams: 0 }
   const handle = node.handle.bind(node)
   node.handle = async (protocol, handler, options) => {
     const timed: StreamHandler = (stream, connection) => {
-      const arrived = performance.now()
+      samples.streams++
       let requested: number | undefined
-      stream.addEventListener('message', () => { requested ??= performance.now() }, { once: true })
+      stream.addEventListener('message', () => { requested ??= performance.now() })
       const send = stream.send.bind(stream)
       stream.send = (data) => {
-        const now = performance.now()
-        samples.fromStream.push(now - arrived)
-        samples.fromRequest.push(now - (requested ?? arrived))
-        stream.send = send
+        if (requested !== undefined) samples.requests.push(performance.now() - requested)
+        requested = undefined
         return send(data)
       }
       return handler(stream, connection)

@@ -5,6 +5,7 @@
 import { ADAPTIVE_MAX_CHUNK, DEFAULT_CHUNK_TARGET_MS } from '../common/constants.js'
 import { formatDuration, parseDuration } from '../common/duration.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
+import { openClaimDesk } from '../coordinator/claim-handler.js'
 import { Coordinator } from '../coordinator/coordinator.js'
 import type { SchedulerOptions } from '../coordinator/scheduler.js'
 import { Journal, journalPath } from '../coordinator/journal.js'
@@ -191,9 +192,14 @@ export async function submitCommand (args: string[]): Promise<number> {
   // scene: a worker that meets it starts a Blender of its own meanwhile
   // (blender/standby.ts), and it is up by the time the job is.
   const mdns = parsed.values['no-mdns'] !== true && !allLoopback(listen)
-  const node = new StartingNode(async () => await createSwarmNode({
-    privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk, coordinator: true
-  }))
+  const node = new StartingNode(async () => {
+    const started = await createSwarmNode({
+      privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk, coordinator: true
+    })
+    // Workers open their claim channels meanwhile, ahead of the job.
+    await openClaimDesk(started)
+    return started
+  })
   try {
     // The codecs are written while Blender reads the scene, not after.
     setImmediate(prepareCodecs)

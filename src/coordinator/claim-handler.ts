@@ -1,45 +1,133 @@
 /**
  * The coordinator's side of /blendnet/claim: signed claims, lease
- * renewals and failure reports from workers, one request per stream.
- * The peer on the other end of the (noise-authenticated) connection is
- * the worker; a claim must also carry that peer's signature.
+ * renewals, releases and failure reports from workers. A worker keeps
+ * one stream open for all of its requests, one at a time (see
+ * worker/claim-channels.ts); a stream with a single request is served the
+ * same way. The peer on the other end of the (noise-authenticated)
+ * connection is the worker; a claim must also carry that peer's signature.
+ *
+ * The desk takes streams from when the coordinator's node starts, before
+ * its job does, so that workers can open their channels ahead; requests
+ * are answered once a job is attached.
  */
 import type { Connection, Stream } from '@libp2p/interface'
+import type { LengthPrefixedStream } from '@libp2p/utils'
 import { CLAIM_MAX_AGE_MS, CLAIM_PROTOCOL } from '../common/constants.js'
+import { messageOf } from '../common/errors.js'
 import { framed, readMessage, writeMessage } from '../net/streams.js'
+import type { SwarmNode } from '../net/node.js'
 import { verifyClaim } from '../net/signing.js'
 import { hex } from '../net/fetch.js'
 import {
-  ClaimReplyCodec, ClaimRequestCodec, type Claim, type ClaimReply,
+  ClaimReplyCodec, ClaimRequestCodec, type Claim, type ClaimReply, type ClaimRequest,
   type ChunkFailure, type ChunkRelease, type LeaseRenewal
 } from '../net/wire.js'
 import type { CoordinatorContext } from './context.js'
-import { serve } from './serve.js'
+import { saidNothing } from './serve.js'
 import { unmetRequirements } from '../job/requirements.js'
 
 const OK_EMPTY: ClaimReply = { ok: true, reason: '', leaseMs: 0, frames: [] }
+const NOT_STARTED: ClaimReply = { ok: false, reason: 'the job has not started yet', leaseMs: 0, frames: [], wait: true }
 
-export async function registerClaimHandler (ctx: CoordinatorContext): Promise<void> {
-  await serve(ctx, CLAIM_PROTOCOL, 'malformed-claim', handle)
+const desks = new WeakMap<SwarmNode, Promise<ClaimDesk>>()
+
+/** The node's claim desk, taking streams from now on; one per node. */
+export async function openClaimDesk (node: SwarmNode): Promise<ClaimDesk> {
+  let desk = desks.get(node)
+  if (desk === undefined) {
+    desk = ClaimDesk.listen(node)
+    desks.set(node, desk)
+    desk.catch(() => { desks.delete(node) })
+  }
+  return await desk
 }
 
-async function handle (ctx: CoordinatorContext, stream: Stream,
-  connection: Connection): Promise<void> {
-  const lp = framed(stream)
-  const req = await readMessage(lp, ClaimRequestCodec)
-  const worker = connection.remotePeer.toString()
-  let reply: ClaimReply
-  if ('claim' in req) {
-    reply = await onClaim(ctx, req.claim, connection)
-  } else if ('renewal' in req) {
-    reply = onRenewal(ctx, req.renewal, worker)
-  } else if ('release' in req) {
-    reply = onRelease(ctx, req.release, worker)
-  } else {
-    reply = onFailure(ctx, req.failure, worker)
+export class ClaimDesk {
+  private ctx?: CoordinatorContext
+  private readonly streams = new Set<Stream>()
+
+  private constructor (private readonly node: SwarmNode) {}
+
+  static async listen (node: SwarmNode): Promise<ClaimDesk> {
+    const desk = new ClaimDesk(node)
+    await node.handle(CLAIM_PROTOCOL, (stream, connection) => { desk.onStream(stream, connection) })
+    return desk
   }
-  await writeMessage(lp, ClaimReplyCodec, reply)
-  await stream.close()
+
+  /** From now on requests are answered for this job. */
+  attach (ctx: CoordinatorContext): this {
+    this.ctx = ctx
+    return this
+  }
+
+  /** Takes no more streams, and ends those open. */
+  async close (): Promise<void> {
+    this.ctx = undefined
+    desks.delete(this.node)
+    await this.node.unhandle(CLAIM_PROTOCOL)
+    for (const stream of this.streams) stream.abort(new Error('the job is over'))
+  }
+
+  private onStream (stream: Stream, connection: Connection): void {
+    const peer = connection.remotePeer.toString()
+    const admitted = this.ctx !== undefined
+    if (admitted && !this.admit(stream, peer)) return
+    this.streams.add(stream)
+    stream.addEventListener('close', () => { this.streams.delete(stream) })
+    this.serve(stream, connection, admitted).catch((err: unknown) => {
+      stream.abort(err as Error)
+      // Closed before a request's first byte, it said nothing: a worker
+      // whose channel was idle, or one that gave up waiting.
+      if (saidNothing(err) || this.ctx === undefined) return
+      this.ctx.reject(peer, 'malformed-claim', messageOf(err))
+    })
+  }
+
+  /** Over its rate, a peer's stream is cut (the limit counts it). */
+  private admit (stream: Stream, peer: string): boolean {
+    if (this.ctx === undefined || this.ctx.admit(peer)) return true
+    stream.abort(new Error('too many requests'))
+    return false
+  }
+
+  private async serve (stream: Stream, connection: Connection, admitted: boolean): Promise<void> {
+    const lp = framed(stream)
+    const peer = connection.remotePeer.toString()
+    for (;;) {
+      const req = await nextRequest(lp, stream)
+      if (req === undefined) break
+      // Every request counts; the stream's arrival counted for its first.
+      if (!admitted && !this.admit(stream, peer)) return
+      admitted = false
+      const reply = this.ctx === undefined ? NOT_STARTED : await answer(this.ctx, req, connection)
+      await writeMessage(lp, ClaimReplyCodec, reply)
+    }
+    await stream.close()
+  }
+}
+
+/**
+ * The next request, waited for as long as the worker keeps the stream
+ * open; undefined once it closed it between requests.
+ */
+async function nextRequest (lp: LengthPrefixedStream<Stream>, stream: Stream): Promise<ClaimRequest | undefined> {
+  try {
+    // No deadline for the first byte: an open channel waits for work.
+    return await readMessage(lp, ClaimRequestCodec, new AbortController().signal)
+  } catch (err) {
+    // Ended between requests, by the worker or its connection going.
+    if (saidNothing(err) || stream.status === 'reset' || stream.status === 'aborted') return undefined
+    throw err
+  }
+}
+
+async function answer (ctx: CoordinatorContext, req: ClaimRequest,
+  connection: Connection): Promise<ClaimReply> {
+  const worker = connection.remotePeer.toString()
+  if ('claim' in req) return await onClaim(ctx, req.claim, connection)
+  if ('renewal' in req) return onRenewal(ctx, req.renewal, worker)
+  if ('release' in req) return onRelease(ctx, req.release, worker)
+  return onFailure(ctx, req.failure, worker)
 }
 
 function refuse (ctx: CoordinatorContext, worker: string, kind: string,

@@ -6,7 +6,7 @@
  */
 import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import {
-  ANNOUNCE_INTERVAL_MS, CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, DEFAULT_CHUNK_TARGET_MS, DEFAULT_WORKER_WAIT_MS, JOBS_TOPIC,
+  ANNOUNCE_INTERVAL_MS, CHUNK_LOG_PROTOCOL, DEFAULT_CHUNK_TARGET_MS, DEFAULT_WORKER_WAIT_MS, JOBS_TOPIC,
   LEASE_MS, MAX_ANNOUNCED_OFFERS, MAX_WORKER_FAILURES, PRESENCE_TIMEOUT_MS, PROGRESS_PROTOCOL, RESULT_PROTOCOL
 } from '../common/constants.js'
 import { logger } from '../common/log.js'
@@ -19,7 +19,7 @@ import { validateSwarmMessage } from '../net/gossip.js'
 import { describeOffer, healthSummary, unmetRequirements, type WorkerCapabilities } from '../job/requirements.js'
 import type { SwarmNode } from '../net/node.js'
 import { decodeSwarmMessage, encodeSwarmMessage, requirementsToWire, type SwarmMessage } from '../net/wire.js'
-import { registerClaimHandler } from './claim-handler.js'
+import { openClaimDesk, type ClaimDesk } from './claim-handler.js'
 import type { CoordinatorContext } from './context.js'
 import { NO_PEER_HINT, type FailedFrame, type JobEvent, type JobOutcome } from './events.js'
 import { JobState } from './job-state.js'
@@ -72,6 +72,7 @@ export class Coordinator {
   private readonly rejected: Record<string, number> = {}
   private readonly blobs: BlobServer
   private seeding?: PieceSeeding
+  private desk?: ClaimDesk
   /** The job's files as submitted, whatever happens to them since. */
   private readonly held = new HeldFiles()
   private readonly limit: PeerRateLimit
@@ -156,7 +157,7 @@ export class Coordinator {
     await this.blobs.start()
     this.seeding = new PieceSeeding({ ...this.ctx, job: { ...job, files } })
     await this.seeding.start()
-    await registerClaimHandler(this.ctx)
+    this.desk = (await openClaimDesk(node)).attach(this.ctx)
     await registerResultHandler(this.ctx)
     await registerChunkLogHandler(this.ctx)
     await registerProgressHandler(this.ctx)
@@ -168,10 +169,8 @@ export class Coordinator {
     pubsub.addEventListener('subscription-change', () => { this.scheduleAnnounce() })
     pubsub.subscribe(JOBS_TOPIC)
 
-    log.info('job started', {
-      job: job.jobId, frames: this.ctx.state.progress().total, scene: job.settings.scene,
-      resumed: this.ctx.state.alreadyDone
-    })
+    log.info('job started', { job: job.jobId, frames: this.ctx.state.progress().total,
+      scene: job.settings.scene, resumed: this.ctx.state.alreadyDone })
     this.announce()
     this.timers.push(setInterval(() => { this.announce() }, ANNOUNCE_INTERVAL_MS))
     this.timers.push(setInterval(() => { this.tick() }, TICK_MS))
@@ -186,7 +185,8 @@ export class Coordinator {
     await this.blobs.stop()
     await this.seeding?.stop()
     await this.held.close()
-    await this.opts.node.unhandle([CLAIM_PROTOCOL, RESULT_PROTOCOL, CHUNK_LOG_PROTOCOL, PROGRESS_PROTOCOL])
+    await this.desk?.close()
+    await this.opts.node.unhandle([RESULT_PROTOCOL, CHUNK_LOG_PROTOCOL, PROGRESS_PROTOCOL])
   }
 
   private emit (event: JobEvent): void {

@@ -1,22 +1,24 @@
 /**
  * A worker's requests to a job's coordinator: claim a chunk, renew its
- * lease, report a failure, push a rendered frame. One stream each.
+ * lease, report a failure (over the claim channel, claim-channels.ts);
+ * push a rendered frame, its chunk's log, progress (a stream each).
  */
 import { createHash } from 'node:crypto'
 import { open, stat } from 'node:fs/promises'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import {
-  CHUNK_LOG_PROTOCOL, CLAIM_PROTOCOL, CLAIM_TIMEOUT_MS, MAX_CHUNK_LOG_BYTES, PROGRESS_PROTOCOL,
+  CHUNK_LOG_PROTOCOL, CLAIM_TIMEOUT_MS, MAX_CHUNK_LOG_BYTES, PROGRESS_PROTOCOL,
   RESULT_PROTOCOL
 } from '../common/constants.js'
 import type { RenderProgress } from '../blender/render-progress.js'
+import { claimChannelsOf } from './claim-channels.js'
 import { ProgressReporter } from './progress-reporter.js'
 import { hashFile } from '../net/fetch.js'
 import type { SwarmNode } from '../net/node.js'
 import { signClaim } from '../net/signing.js'
 import { framed, readMessage, sendBytes, sendFile, writeMessage } from '../net/streams.js'
 import {
-  ChunkLogCodec, ChunkProgressCodec, ClaimReplyCodec, ClaimRequestCodec, FrameResultCodec, ResultReplyCodec,
+  ChunkLogCodec, ChunkProgressCodec, FrameResultCodec, ResultReplyCodec,
   type Capabilities, type ClaimReply, type ClaimRequest, type ResultReply
 } from '../net/wire.js'
 
@@ -106,18 +108,7 @@ export class CoordinatorClient {
   }
 
   private async request (req: ClaimRequest): Promise<ClaimReply> {
-    // One deadline for the whole exchange: a coordinator that stalls
-    // must not hold this worker up for long.
-    const signal = AbortSignal.timeout(CLAIM_TIMEOUT_MS)
-    const stream = await this.node.dialProtocol(this.coordinator, CLAIM_PROTOCOL, { signal })
-    const lp = framed(stream)
-    await writeMessage(lp, ClaimRequestCodec, req, signal)
-    const reply = await readMessage(lp, ClaimReplyCodec, signal).catch((err: Error) => {
-      stream.abort(err)
-      throw err
-    })
-    await stream.close().catch(() => {})
-    return reply
+    return await claimChannelsOf(this.node).request(this.coordinator, req)
   }
 }
 

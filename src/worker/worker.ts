@@ -23,10 +23,9 @@ import type { WorkerCapabilities } from '../job/requirements.js'
 import { validateSwarmMessage } from '../net/gossip.js'
 import type { SwarmNode } from '../net/node.js'
 import { decodeSwarmMessage, encodeSwarmMessage } from '../net/wire.js'
+import { openClaimChannelsAhead } from './claim-channels.js'
 import { CoordinatorClient } from './coordinator-client.js'
-import {
-  EarlyUploads, LeaseLostError, reportChunkFailure, sendChunkLog, sendLogOfDelivered
-} from './delivery.js'
+import { EarlyUploads, LeaseLostError, reportChunkFailure, sendChunkLog, sendLogOfDelivered } from './delivery.js'
 import { JobFileTamperedError, JobFiles, JobTooLargeError } from './job-files.js'
 import { inTurn, KnownJob, type Offer } from './known-job.js'
 import { LeaseKeeper } from './lease-keeper.js'
@@ -91,6 +90,7 @@ export class Worker {
       }))
     pubsub.addEventListener('message', (evt) => { this.onGossip(evt.detail) })
     pubsub.subscribe(JOBS_TOPIC)
+    openClaimChannelsAhead(this.opts.node, this.opts.allowedCoordinators)
     this.presenceTimer = setInterval(() => {
       void this.announcePresence()
       void this.forgetStaleJobs()

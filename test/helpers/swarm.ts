@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach } from 'node:test'
 import type { ChunkRenderer } from '../../src/blender/driver.js'
+import { openClaimDesk } from '../../src/coordinator/claim-handler.js'
 import { Coordinator, type CoordinatorOptions } from '../../src/coordinator/coordinator.js'
 import type { JobEvent } from '../../src/coordinator/events.js'
 import { OutputFolder } from '../../src/coordinator/output.js'
@@ -32,6 +33,19 @@ export async function startNode (bootstrap: string[] = []): Promise<SwarmNode> {
   return createSwarmNode({
     privateKey: await newPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, mdns: false
   })
+}
+
+/**
+ * A node as `submit` starts it: known as a coordinator, taking claim
+ * channels. `beforeDesk` sees the node first (a benchmark's probes).
+ */
+export async function startCoordinatorNode (beforeDesk?: (node: SwarmNode) => void): Promise<SwarmNode> {
+  const node = await createSwarmNode({
+    privateKey: await newPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, coordinator: true
+  })
+  beforeDesk?.(node)
+  await openClaimDesk(node)
+  return node
 }
 
 export function addrOf (node: SwarmNode): string {
@@ -66,7 +80,7 @@ export async function startJob (frames: number[], chunkSize: number,
     requirements: { minBlender: '3.4', engine: 'CYCLES', device: 'CPU', jobBytes: sceneBytes },
     chunks: splitIntoChunks(frames, chunkSize)
   }
-  const node = opts.node ?? await startNode()
+  const node = opts.node ?? await startCoordinatorNode()
   const outputDir = join(dir, 'renders')
   const { mkdir } = await import('node:fs/promises')
   await mkdir(outputDir)

@@ -61,13 +61,13 @@ describe('benchmarks, tiny runs', { timeout: 180_000 }, () => {
     // One grant a frame, and maybe a speculative copy of the last ones.
     assert.ok(r.granted.length >= 10 && r.granted.length <= 10 + 2, `${r.granted.length} grants`)
     assert.equal(r.firstGrant.length, 2)
-    assert.ok(r.coordinator.fromStream.length >= 10)
-    assert.equal(r.coordinator.fromRequest.length, r.coordinator.fromStream.length)
-    const { fromStream, fromRequest } = r.coordinator
-    const all = [...r.granted, ...r.firstGrant, ...fromStream, ...fromRequest]
+    // Every claim, renewal and release answered, over a stream per worker.
+    assert.ok(r.coordinator.requests.length >= 10)
+    assert.ok(r.coordinator.streams <= 2, `${r.coordinator.streams} claim streams for 2 workers`)
+    const all = [...r.granted, ...r.firstGrant, ...r.coordinator.requests]
     assertFinite(Object.fromEntries(all.map((v, i) => [`sample ${i}`, v])))
     const lines = claimsTable([r]).split('\n')
-    assert.equal(lines.length, 2 + 8)
+    assert.equal(lines.length, 2 + 7)
     assert.match(lines[2], new RegExp(`^\\| 2 \\| claim → grant \\(worker\\) \\| ${r.granted.length} \\| [\\d.]+ \\|`))
     assert.match(refusalsBeforeFirst(r), /^claims refused before a worker's first grant: mean [\d.]+/)
   })
