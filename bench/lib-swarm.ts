@@ -117,8 +117,14 @@ export async function runSwarmJob (opts: SwarmJobOptions): Promise<SwarmJobResul
   const hosts = new WorkerHosts(Math.min(opts.hosts, opts.workers))
   try {
     await hosts.start(addrOf(job.node), speeds, opts.frameMs)
+    // Joined both ways: a worker's subscription has arrived, and gossipsub
+    // has its own stream to the worker, which it opens one peer at a time;
+    // a submit's node meets its workers while Blender reads the scene.
     const joined = (): number => job.node.services.pubsub.getSubscribers(JOBS_TOPIC).length
-    await waitFor(() => joined() >= opts.workers, `${opts.workers} workers to join`, 120_000)
+    const reachable = (): number => job.node.getConnections().filter(c => c.streams.some(s =>
+      s.direction === 'outbound' && s.protocol.startsWith('/meshsub/'))).length
+    await waitFor(() => joined() >= opts.workers && reachable() >= opts.workers,
+      `${opts.workers} workers to join`, 120_000)
 
     const loop = watchEventLoop()
     const started = performance.now()

@@ -5,8 +5,8 @@
 import { ADAPTIVE_MAX_CHUNK, DEFAULT_CHUNK_TARGET_MS } from '../common/constants.js'
 import { formatDuration, parseDuration } from '../common/duration.js'
 import { JobFailedError, UsageError } from '../common/errors.js'
-import { openClaimDesk } from '../coordinator/claim-handler.js'
 import { Coordinator } from '../coordinator/coordinator.js'
+import { meetWorkersAhead } from '../coordinator/meet-workers.js'
 import type { SchedulerOptions } from '../coordinator/scheduler.js'
 import { Journal, journalPath } from '../coordinator/journal.js'
 import { OutputFolder, outcomeInFolder } from '../coordinator/output.js'
@@ -196,8 +196,7 @@ export async function submitCommand (args: string[]): Promise<number> {
     const started = await createSwarmNode({
       privateKey: identity.key, listen, bootstrap, mdns, swarmKey: swarmKey?.psk, coordinator: true
     })
-    // Workers open their claim channels meanwhile, ahead of the job.
-    await openClaimDesk(started)
+    await meetWorkersAhead(started)
     return started
   })
   try {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach } from 'node:test'
 import type { ChunkRenderer } from '../../src/blender/driver.js'
-import { openClaimDesk } from '../../src/coordinator/claim-handler.js'
 import { Coordinator, type CoordinatorOptions } from '../../src/coordinator/coordinator.js'
 import type { JobEvent } from '../../src/coordinator/events.js'
+import { meetWorkersAhead } from '../../src/coordinator/meet-workers.js'
 import { OutputFolder } from '../../src/coordinator/output.js'
 import { splitIntoChunks } from '../../src/job/frames.js'
 import { buildManifest } from '../../src/job/manifest.js'
@@ -37,14 +37,15 @@ export async function startNode (bootstrap: string[] = []): Promise<SwarmNode> {
 
 /**
  * A node as `submit` starts it: known as a coordinator, taking claim
- * channels. `beforeDesk` sees the node first (a benchmark's probes).
+ * channels, on the jobs topic. `beforeDesk` sees the node first (a
+ * benchmark's probes).
  */
 export async function startCoordinatorNode (beforeDesk?: (node: SwarmNode) => void): Promise<SwarmNode> {
   const node = await createSwarmNode({
     privateKey: await newPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, coordinator: true
   })
   beforeDesk?.(node)
-  await openClaimDesk(node)
+  await meetWorkersAhead(node)
   return node
 }
 
