@@ -162,7 +162,9 @@ describe('a job through a relay between two networks that cannot reach each othe
     procs.push(relay)
     const relayOut = collect(relay)
     relayId = (await waitForLine(relayOut, /^blendnet relay (\w+)$/m, relay, 'the relay'))[1]
-    assert.match(relayOut(), new RegExp(`^    /ip4/${WORKER_NET.relay.replaceAll('.', '\\.')}/tcp/${RELAY_PORT}/p2p/${relayId}$`, 'm'))
+    // The addresses come on later lines, maybe in a later write.
+    await waitForLine(relayOut, new RegExp(`^    /ip4/${WORKER_NET.relay.replaceAll('.', '\\.')}/tcp/${RELAY_PORT}/p2p/${relayId}$`, 'm'),
+      relay, 'the relay\'s address on the workers\' network')
 
     workerLog = join(dir, 'worker.log')
     countLog = join(dir, 'rendered.log')
