@@ -93,7 +93,6 @@ export class ClaimChannels {
     opening.catch(() => { if (this.channels.get(peer) === opening) this.channels.delete(peer) })
     return await opening
   }
-
 }
 
 const perNode = new WeakMap<SwarmNode, ClaimChannels>()
