@@ -12,9 +12,9 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
-import { CLAIM_MAX_AGE_MS, CLAIM_PROTOCOL } from '../common/constants.js'
+import { CLAIM_MAX_AGE_MS, CLAIM_PROTOCOL, STREAM_IDLE_TIMEOUT_MS } from '../common/constants.js'
 import { messageOf } from '../common/errors.js'
-import { framed, readMessage, writeMessage } from '../net/streams.js'
+import { framed, writeMessage } from '../net/streams.js'
 import type { SwarmNode } from '../net/node.js'
 import { verifyClaim } from '../net/signing.js'
 import { hex } from '../net/fetch.js'
@@ -23,7 +23,7 @@ import {
   type ChunkFailure, type ChunkRelease, type LeaseRenewal
 } from '../net/wire.js'
 import type { CoordinatorContext } from './context.js'
-import { saidNothing } from './serve.js'
+import { PeerRateLimit } from '../net/rate-limit.js'
 import { unmetRequirements } from '../job/requirements.js'
 
 const OK_EMPTY: ClaimReply = { ok: true, reason: '', leaseMs: 0, frames: [] }
@@ -45,8 +45,12 @@ export async function openClaimDesk (node: SwarmNode): Promise<ClaimDesk> {
 export class ClaimDesk {
   private ctx?: CoordinatorContext
   private readonly streams = new Set<Stream>()
+  /** Before its job, no honest worker asks anything: a limit of its own. */
+  private readonly early: PeerRateLimit
 
-  private constructor (private readonly node: SwarmNode) {}
+  private constructor (private readonly node: SwarmNode) {
+    this.early = new PeerRateLimit(node)
+  }
 
   static async listen (node: SwarmNode): Promise<ClaimDesk> {
     const desk = new ClaimDesk(node)
@@ -54,8 +58,9 @@ export class ClaimDesk {
     return desk
   }
 
-  /** From now on requests are answered for this job. */
+  /** From now on requests are answered for this job; one job a node. */
   attach (ctx: CoordinatorContext): this {
+    if (this.ctx !== undefined) throw new Error(`this node already coordinates job ${this.ctx.job.jobId}`)
     this.ctx = ctx
     return this
   }
@@ -70,55 +75,83 @@ export class ClaimDesk {
 
   private onStream (stream: Stream, connection: Connection): void {
     const peer = connection.remotePeer.toString()
-    const admitted = this.ctx !== undefined
-    if (admitted && !this.admit(stream, peer)) return
+    if (!this.admit(stream, peer)) return
     this.streams.add(stream)
     stream.addEventListener('close', () => { this.streams.delete(stream) })
-    this.serve(stream, connection, admitted).catch((err: unknown) => {
+    this.serve(stream, connection).catch((err: unknown) => {
       stream.abort(err as Error)
-      // Closed before a request's first byte, it said nothing: a worker
-      // whose channel was idle, or one that gave up waiting.
-      if (saidNothing(err) || this.ctx === undefined) return
-      this.ctx.reject(peer, 'malformed-claim', messageOf(err))
+      this.ctx?.reject(peer, 'malformed-claim', messageOf(err))
     })
   }
 
   /** Over its rate, a peer's stream is cut (the limit counts it). */
   private admit (stream: Stream, peer: string): boolean {
-    if (this.ctx === undefined || this.ctx.admit(peer)) return true
+    if (this.ctx === undefined ? this.early.admit(peer) : this.ctx.admit(peer)) return true
     stream.abort(new Error('too many requests'))
     return false
   }
 
-  private async serve (stream: Stream, connection: Connection, admitted: boolean): Promise<void> {
-    const lp = framed(stream)
+  private async serve (stream: Stream, connection: Connection): Promise<void> {
+    const requests = new Requests(stream)
     const peer = connection.remotePeer.toString()
-    for (;;) {
-      const req = await nextRequest(lp, stream)
+    // Every request counts; the stream's arrival counted for its first.
+    for (let first = true; ; first = false) {
+      const req = await requests.next()
       if (req === undefined) break
-      // Every request counts; the stream's arrival counted for its first.
-      if (!admitted && !this.admit(stream, peer)) return
-      admitted = false
+      if (!first && !this.admit(stream, peer)) return
       const reply = this.ctx === undefined ? NOT_STARTED : await answer(this.ctx, req, connection)
-      await writeMessage(lp, ClaimReplyCodec, reply)
+      // A reply that cannot be sent: the worker is gone, not at fault.
+      if (!await requests.reply(reply)) { stream.abort(new Error('reply not sent')); return }
     }
     await stream.close()
   }
 }
 
 /**
- * The next request, waited for as long as the worker keeps the stream
- * open; undefined once it closed it between requests.
+ * The requests on one stream. The wait for a request's first bytes has
+ * no deadline (an open channel waits for work); from them on, the rest
+ * of it has STREAM_IDLE_TIMEOUT_MS, as any message. A stream that ends
+ * between requests (the worker stopped, its connection went) just ends.
  */
-async function nextRequest (lp: LengthPrefixedStream<Stream>, stream: Stream): Promise<ClaimRequest | undefined> {
-  try {
-    // No deadline for the first byte: an open channel waits for work.
-    return await readMessage(lp, ClaimRequestCodec, new AbortController().signal)
-  } catch (err) {
-    // Ended between requests, by the worker or its connection going.
-    if (saidNothing(err) || stream.status === 'reset' || stream.status === 'aborted') return undefined
-    throw err
+class Requests {
+  private readonly lp: LengthPrefixedStream<Stream>
+  /** Bytes that arrived, and those the requests read so far took. */
+  private arrived = 0
+  private taken = 0
+  private ended = false
+  private wake?: () => void
+
+  constructor (stream: Stream) {
+    // Registered before the framed reader's listener: both see every byte.
+    stream.addEventListener('message', (evt) => { this.arrived += evt.data.byteLength; this.wake?.() })
+    const end = (): void => { this.ended = true; this.wake?.() }
+    stream.addEventListener('remoteCloseWrite', end)
+    stream.addEventListener('close', end)
+    this.lp = framed(stream)
   }
+
+  /** The next request; undefined once the stream ended between requests. */
+  async next (): Promise<ClaimRequest | undefined> {
+    while (this.arrived === this.taken && !this.ended) {
+      await new Promise<void>((resolve) => { this.wake = resolve })
+    }
+    this.wake = undefined
+    if (this.arrived === this.taken) return undefined
+    const bytes = await this.lp.read({ signal: AbortSignal.timeout(STREAM_IDLE_TIMEOUT_MS) })
+    this.taken += varintLength(bytes.byteLength) + bytes.byteLength
+    return ClaimRequestCodec.decode(bytes)
+  }
+
+  /** False when the reply could not be sent. */
+  async reply (reply: ClaimReply): Promise<boolean> {
+    return await writeMessage(this.lp, ClaimReplyCodec, reply).then(() => true, () => false)
+  }
+}
+
+function varintLength (n: number): number {
+  let bytes = 1
+  for (let rest = n; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes++
+  return bytes
 }
 
 async function answer (ctx: CoordinatorContext, req: ClaimRequest,

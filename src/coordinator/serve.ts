@@ -7,8 +7,8 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { messageOf } from '../common/errors.js'
 import type { CoordinatorContext } from './context.js'
 
-export function saidNothing (err: unknown): boolean {
-  return err instanceof Error && err.name === 'UnexpectedEOFError' && /(while|after) reading 0\//.test(err.message)
+function saidNothing (err: unknown): boolean {
+  return err instanceof Error && err.name === 'UnexpectedEOFError' && /while reading 0\//.test(err.message)
 }
 
 export async function serve (ctx: CoordinatorContext, protocol: string, brokenKind: string,

@@ -4,6 +4,8 @@ import type { StreamHandler } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { openClaimDesk } from '../../src/coordinator/claim-handler.js'
+import type { CoordinatorContext } from '../../src/coordinator/context.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import { signClaim } from '../../src/net/signing.js'
 import { createSwarmNode, type SwarmNode } from '../../src/net/node.js'
@@ -86,6 +88,32 @@ describe('the claim channel', { timeout: 60_000 }, () => {
       assert.deepEqual(renewal.frames, [1, 2, 3])
       assert.equal(unknown.ok, false)
       assert.equal((await channels.request(job.node.peerId, { release: { jobId, chunkId: 0 } })).ok, true)
+    } finally {
+      job.coordinator.cancel('test over')
+      await run
+      await worker.stop()
+    }
+  })
+
+  it('is not held against a worker when it ends between requests; one node runs one job', async () => {
+    const job = await withJob([1, 2], 1)
+    const run = job.coordinator.run()
+    await waitFor(() => job.node.getProtocols().includes(RESULT_PROTOCOL), 'the job to start')
+    const worker = await startNode()
+    try {
+      const stream = await worker.dialProtocol(multiaddr(addrOf(job.node)), CLAIM_PROTOCOL)
+      const lp = framed(stream)
+      for (const chunkId of [0, 1]) {
+        await writeMessage(lp, ClaimRequestCodec, { renewal: { jobId: job.spec.jobId, chunkId } })
+        assert.equal((await readMessage(lp, ClaimReplyCodec)).ok, false, 'nothing held: refused, on the same stream')
+      }
+      await stream.close()
+      const reset = await worker.dialProtocol(multiaddr(addrOf(job.node)), CLAIM_PROTOCOL)
+      reset.abort(new Error('gone'))
+      await new Promise(resolve => setTimeout(resolve, 200))
+      assert.deepEqual(job.events.filter(e => e.type === 'message-rejected'), [])
+      const desk = await openClaimDesk(job.node)
+      assert.throws(() => desk.attach({ job: { jobId: 'other' } } as unknown as CoordinatorContext), /already coordinates job/)
     } finally {
       job.coordinator.cancel('test over')
       await run

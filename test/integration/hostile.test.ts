@@ -189,7 +189,7 @@ describe('a coordinator under a flood of requests', { timeout: 60_000 }, () => {
     })
     const run = job.coordinator.run()
     const flooder = await createSwarmNode({ privateKey: await newPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false })
-    await waitFor(() => job.node.getProtocols().includes(CLAIM_PROTOCOL), 'the coordinator to take claims')
+    await waitFor(() => job.node.getProtocols().includes(RESULT_PROTOCOL), 'the coordinator to take claims')
     try {
       let refused = 0
       for (let i = 0; i < 300; i++) {

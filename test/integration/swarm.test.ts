@@ -7,7 +7,7 @@ import { readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { CLAIM_PROTOCOL, RESULT_PROTOCOL } from '../../src/common/constants.js'
+import { RESULT_PROTOCOL } from '../../src/common/constants.js'
 import { chunkLogDir } from '../../src/coordinator/log-handler.js'
 import { newPeerKey } from '../../src/net/identity.js'
 import { verifyImage } from '../../src/image/verify.js'
@@ -362,7 +362,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
   it('a scene saved again after submit, as Blender saves (a new file renamed over it), reaches workers as submitted', async () => {
     const job = await withJob([1, 2], 2, { sceneBytes: 3 * 1024 * 1024 })
     const run = job.coordinator.run()
-    await waitFor(() => job.node.getProtocols().includes(CLAIM_PROTOCOL), 'the coordinator to start')
+    await waitFor(() => job.node.getProtocols().includes(RESULT_PROTOCOL), 'the coordinator to start')
     const saved = `${job.spec.blend.path}@`
     await writeFile(saved, 'the artist kept working')
     await rename(saved, job.spec.blend.path)
@@ -376,7 +376,7 @@ describe('swarm protocol', { timeout: 120_000 }, () => {
   it('a scene written over in place after submit ends the job saying so, not blaming its frames', async () => {
     const job = await withJob([1, 2], 2, { sceneBytes: 3 * 1024 * 1024 })
     const run = job.coordinator.run()
-    await waitFor(() => job.node.getProtocols().includes(CLAIM_PROTOCOL), 'the coordinator to start')
+    await waitFor(() => job.node.getProtocols().includes(RESULT_PROTOCOL), 'the coordinator to start')
     await writeFile(job.spec.blend.path, 'the artist copied another file onto it')
     const outcome = await run
     assert.equal(outcome.succeeded, false)
