@@ -13,8 +13,7 @@ import { UnsafeJobPathError } from '../blender/dependencies.js'
 import { ChunkRenderError } from '../blender/errors.js'
 import type { ChunkRenderer } from '../blender/driver.js'
 import {
-  ANY_CHUNK, JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS,
-  PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
+  ANY_CHUNK, JOB_STALE_MS, JOBS_TOPIC, MAX_JOBS_PER_COORDINATOR, MAX_KNOWN_JOBS, PRESENCE_INTERVAL_MS, UNREACHABLE_BACKOFF_MS
 } from '../common/constants.js'
 import { messageOf, WireError } from '../common/errors.js'
 import { logger } from '../common/log.js'
@@ -101,8 +100,7 @@ export class Worker {
   /**
    * Something this worker cannot trust itself past (a job file changed
    * under it): hand the chunk back, and leave; the caller wipes the work
-   * files. Called from inside the work loop: `done` resolves once the
-   * chunk is handed back.
+   * files. From inside the work loop: `done` resolves once it is back.
    */
   private failFatally (err: Error): void {
     log.error('stopping: cannot go on safely', { err: err.message })
@@ -296,6 +294,8 @@ export class Worker {
     try {
       reply = await client.claim(offer.id, capabilities)
     } catch (err) {
+      // The job ended (and is forgotten) while the claim was on its way: its end cut it.
+      if (!this.jobs.has(key(job.coordinator.toString(), jobId))) return
       // Not a refusal: the coordinator did not answer. Try other jobs.
       log.warn('coordinator did not answer a claim', { ...fields, err: messageOf(err) })
       this.backOff(job.coordinator.toString())

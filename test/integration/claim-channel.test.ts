@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { setLogSink } from '../../src/common/log.js'
 import type { StreamHandler } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -118,6 +119,46 @@ describe('the claim channel', { timeout: 60_000 }, () => {
       job.coordinator.cancel('test over')
       await run
       await worker.stop()
+    }
+  })
+
+  it('a claim on its way as the job ends is no warning: the job is over, the coordinator not gone', async () => {
+    // Once both chunks are out, claims get no reply: the job's end cuts them.
+    let holding = false
+    let held = 0
+    const node = await startCoordinatorNode((n) => {
+      const handle = n.handle.bind(n)
+      n.handle = async (protocol, handler, options) => {
+        const holds: StreamHandler = (stream, connection) => {
+          const send = stream.send.bind(stream)
+          stream.send = (data) => { if (!holding) return send(data); held++; return true }
+          return handler(stream, connection)
+        }
+        await handle(protocol, protocol === CLAIM_PROTOCOL ? holds : handler, options)
+      }
+    })
+    let grants = 0
+    const job = await withJob([1, 2], 1, {
+      node,
+      onEvent: (e) => {
+        if (e.type === 'chunk-granted' && ++grants === 2) setTimeout(() => { holding = true }, 100)
+      }
+    })
+    const lines: string[] = []
+    setLogSink((level, line) => { lines.push(`${level} ${line}`) })
+    try {
+      const run = job.coordinator.run()
+      // The fast worker, done first, asks for a copy of the slow one's chunk.
+      await withWorker(new RendersSolidPngs(WIDTH, HEIGHT, 1000), [addrOf(node)])
+      await withWorker(new RendersSolidPngs(WIDTH, HEIGHT, 300), [addrOf(node)])
+      assert.equal((await run).succeeded, true)
+      assert.ok(held > 0, 'a claim was on its way as the job ended')
+      await waitFor(() => lines.filter(l => l.includes('worker job finished')).length === 2,
+        'both workers to hear the job end')
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.deepEqual(lines.filter(l => l.startsWith('warn') && l.includes('claim')), [])
+    } finally {
+      setLogSink(undefined)
     }
   })
 
