@@ -6,15 +6,20 @@
  * CoordinatorClient.claim, the coordinator's handling in this one.
  *
  *   scripts/node.sh dist/bench/claims.js [--workers 8,32] [--frames 500] \
- *     [--ideal 60] [--hosts 4]
+ *     [--ideal 60] [--hosts 4] [--host-nice 10]
+ *
+ * The worker hosts run at --host-nice: a coordinator has its machine to
+ * itself, here it shares two cores with every simulated worker. The CPU
+ * all of them spend until each worker has had a grant is reported too.
  *
  * Progress goes to stderr; the Markdown report goes to stdout.
  */
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { cpus } from 'node:os'
 import {
   describeSpeeds, frameMsForIdeal, loadNow, machineLines, percentile, runSwarmJob,
-  speedMix, whole, wholeList, type ClaimHandling, type LoopDelay, type SwarmJobOptions
+  speedMix, whole, wholeList, type ClaimHandling, type LoopDelay, type RushCpu, type SwarmJobOptions
 } from './lib-swarm.js'
 
 export interface ClaimsResult {
@@ -34,6 +39,7 @@ export interface ClaimsResult {
   refusedBeforeFirst: number[]
   /** How late the coordinator's event loop ran, and the worst host's. */
   loopDelays: { coordinator: LoopDelay, hosts: LoopDelay }
+  rushCpu?: RushCpu
 }
 
 export async function runClaims (run: SwarmJobOptions): Promise<ClaimsResult> {
@@ -57,7 +63,8 @@ export async function runClaims (run: SwarmJobOptions): Promise<ClaimsResult> {
     loopDelays: {
       coordinator: job.coordinatorLoopDelay,
       hosts: job.hostLoopDelays.reduce((a, b) => b.p99 > a.p99 ? b : a)
-    }
+    },
+    rushCpu: job.rushCpu
   }
 }
 
@@ -96,6 +103,20 @@ export function refusalsBeforeFirst (r: ClaimsResult): string {
     `max ${Math.max(0, ...n)}`
 }
 
+/**
+ * The CPU the start's rush took, all processes together: what the
+ * machine's cores had to do from the job's start until every worker had
+ * its first grant, where a swarm spreads it over a machine per worker.
+ */
+export function rushLine (r: ClaimsResult, cores = cpus().length): string {
+  if (r.rushCpu === undefined) return 'CPU until every worker had a grant: not measured (a worker had none)'
+  const hosts = r.rushCpu.hostsMs.reduce((a, b) => a + b, 0)
+  const total = r.rushCpu.coordinatorMs + hosts
+  return `CPU until every worker had a grant: coordinator ${r.rushCpu.coordinatorMs.toFixed(0)} ms, ` +
+    `worker hosts ${hosts.toFixed(0)} ms (${(hosts / r.run.workers).toFixed(1)} ms a worker); ` +
+    `${total.toFixed(0)} ms in all, ${(total / cores).toFixed(0)} ms of all ${cores} cores`
+}
+
 function loopRow (workers: number, name: string, d: LoopDelay): string {
   return `| ${workers} | ${name} | - | ${ms(d.p50)} | - | ${ms(d.p99)} | ${ms(d.max)} |`
 }
@@ -105,6 +126,7 @@ interface Options {
   frames: number
   idealMs: number
   hosts: number
+  hostNice: number
 }
 
 function readOptions (argv: string[]): Options {
@@ -114,14 +136,16 @@ function readOptions (argv: string[]): Options {
       workers: { type: 'string', default: '8,32' },
       frames: { type: 'string', default: '500' },
       ideal: { type: 'string', default: '60' },
-      hosts: { type: 'string', default: '4' }
+      hosts: { type: 'string', default: '4' },
+      'host-nice': { type: 'string', default: '10' }
     }
   })
   return {
     workers: wholeList(values.workers, '--workers'),
     frames: whole(values.frames, '--frames'),
     idealMs: whole(values.ideal, '--ideal') * 1000,
-    hosts: whole(values.hosts, '--hosts')
+    hosts: whole(values.hosts, '--hosts'),
+    hostNice: Math.min(19, whole(values['host-nice'], '--host-nice', 0))
   }
 }
 
@@ -132,7 +156,7 @@ async function main (): Promise<void> {
   for (const workers of opts.workers) {
     const frameMs = frameMsForIdeal(opts.idealMs, workers, opts.frames)
     const result = await runClaims({
-      workers, frames: opts.frames, chunkSize: 1, frameMs, hosts: opts.hosts
+      workers, frames: opts.frames, chunkSize: 1, frameMs, hosts: opts.hosts, hostNice: opts.hostNice
     })
     results.push(result)
     process.stderr.write(`claims: ${workers} workers: ${result.granted.length} granted, ` +
@@ -143,10 +167,11 @@ async function main (): Promise<void> {
     `- job: ${opts.frames} frames in 1-frame chunks; workers ` +
       results.map(r => `${r.run.workers} (${describeSpeeds(speedMix(r.run.workers))}, ` +
         `${r.run.frameMs} ms a frame at 1x)`).join(' and ') +
-      `; workers in up to ${opts.hosts} child processes, the coordinator in the parent`,
+      `; workers in up to ${opts.hosts} child processes at nice ${opts.hostNice}, the coordinator in the parent`,
     '', claimsTable(results), '',
     ...results.map(r => `- ${r.run.workers} workers: ${refusalsBeforeFirst(r)}; ` +
-      `${r.coordinator.requests.length} claim requests over ${r.coordinator.streams} streams`), ''
+      `${r.coordinator.requests.length} claim requests over ${r.coordinator.streams} streams; ` +
+      rushLine(r)), ''
   ].join('\n'))
 }
 

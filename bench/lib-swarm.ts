@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { rm } from 'node:fs/promises'
-import { cpus, loadavg, release } from 'node:os'
+import { cpus, loadavg, release, setPriority } from 'node:os'
 import { dirname } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { StreamHandler } from '@libp2p/interface'
@@ -49,6 +49,12 @@ export interface SwarmJobOptions {
   frameMs: number
   /** Child processes the workers are spread over. */
   hosts: number
+  /**
+   * Niceness of those processes (0-19; default 0). In a swarm the
+   * coordinator has its machine to itself; here its answers would queue
+   * behind the CPU of every worker simulated beside it.
+   */
+  hostNice?: number
 }
 
 export function chunkingName (chunkSize: number): string {
@@ -70,13 +76,20 @@ export interface WorkerReport {
   firstGrantMs?: number
 }
 
+/** CPU time spent from the job's start until every worker had a grant. */
+export interface RushCpu {
+  coordinatorMs: number
+  /** Each worker host's, from the first announcement it received. */
+  hostsMs: number[]
+}
+
 /** IPC between this process and lib-worker-host.ts. */
 export type HostCommand =
   | { type: 'start', bootstrap: string, speeds: number[], frameMs: number }
   | { type: 'stop' }
 export type HostReply =
   | { type: 'ready' }
-  | { type: 'report', workers: WorkerReport[], loopDelay: LoopDelay }
+  | { type: 'report', workers: WorkerReport[], loopDelay: LoopDelay, rushCpuMs?: number }
   | { type: 'error', message: string }
 
 /** How late a process's event loop ran, in ms: a busy process answers late. */
@@ -92,6 +105,8 @@ export interface SwarmJobResult {
   coordinatorLoopDelay: LoopDelay
   /** One per worker host process. */
   hostLoopDelays: LoopDelay[]
+  /** Undefined when some worker never had a grant. */
+  rushCpu?: RushCpu
 }
 
 /**
@@ -105,16 +120,24 @@ export async function runSwarmJob (opts: SwarmJobOptions): Promise<SwarmJobResul
   let lastFrameAt = 0
   const adaptive = opts.chunkSize === 0
   let coordinatorClaims: ClaimHandling = { requests: [], streams: 0 }
+  const granted = new Set<string>()
+  let cpuAtStart: NodeJS.CpuUsage | undefined
+  let rushCoordinatorMs: number | undefined
   const node = await startCoordinatorNode((n) => { coordinatorClaims = timeClaimHandling(n) })
   const job = await startJob(Array.from({ length: opts.frames }, (_, i) => i + 1),
     adaptive ? ADAPTIVE_MAX_CHUNK : opts.chunkSize, {
     node,
     scheduling: { fixed: !adaptive, targetMs: DEFAULT_CHUNK_TARGET_MS },
-    onEvent: (e) => { if (e.type === 'frame-done') lastFrameAt = performance.now() },
+    onEvent: (e) => {
+      if (e.type === 'frame-done') lastFrameAt = performance.now()
+      if (e.type === 'chunk-granted' && granted.add(e.worker).size === opts.workers && cpuAtStart !== undefined) {
+        rushCoordinatorMs ??= cpuMs(process.cpuUsage(cpuAtStart))
+      }
+    },
     // Far past any healthy run: a hung job ends, failed, instead of never.
     timeoutMs: 20 * ideal + 120_000
   })
-  const hosts = new WorkerHosts(Math.min(opts.hosts, opts.workers))
+  const hosts = new WorkerHosts(Math.min(opts.hosts, opts.workers), opts.hostNice ?? 0)
   try {
     await hosts.start(addrOf(job.node), speeds, opts.frameMs)
     // Joined both ways: a worker's subscription has arrived, and gossipsub
@@ -128,12 +151,17 @@ export async function runSwarmJob (opts: SwarmJobOptions): Promise<SwarmJobResul
 
     const loop = watchEventLoop()
     const started = performance.now()
+    cpuAtStart = process.cpuUsage()
     const outcome = await job.coordinator.run()
     const coordinatorLoopDelay = loop.stop()
-    const { workers, loopDelays } = await hosts.stop()
+    const { workers, loopDelays, rushCpuMs } = await hosts.stop()
+    const hostsMs = rushCpuMs.filter(ms => ms !== undefined)
     return {
       outcome, makespanMs: lastFrameAt - started, workers, coordinatorClaims,
-      coordinatorLoopDelay, hostLoopDelays: loopDelays
+      coordinatorLoopDelay, hostLoopDelays: loopDelays,
+      rushCpu: rushCoordinatorMs === undefined || hostsMs.length < rushCpuMs.length
+        ? undefined
+        : { coordinatorMs: rushCoordinatorMs, hostsMs }
     }
   } finally {
     await hosts.stop().catch(() => {})
@@ -154,6 +182,10 @@ export function watchEventLoop (): { stop: () => LoopDelay } {
       return { p50: at(50), p99: at(99), max: late(histogram.max) }
     }
   }
+}
+
+export function cpuMs (usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000
 }
 
 export interface ClaimHandling {
@@ -196,13 +228,17 @@ function timeClaimHandling (node: SwarmNode): ClaimHandling {
 /** The child processes holding the workers, worker i in host i mod n. */
 class WorkerHosts {
   private readonly children: ChildProcess[] = []
-  private reports?: Promise<{ workers: WorkerReport[], loopDelays: LoopDelay[] }>
+  private reports?: Promise<{ workers: WorkerReport[], loopDelays: LoopDelay[], rushCpuMs: Array<number | undefined> }>
 
-  constructor (private readonly count: number) {}
+  constructor (private readonly count: number, private readonly nice: number) {}
 
   async start (bootstrap: string, speeds: number[], frameMs: number): Promise<void> {
     const script = new URL('./lib-worker-host.js', import.meta.url)
-    for (let h = 0; h < this.count; h++) this.children.push(fork(script, [], { stdio: 'inherit' }))
+    for (let h = 0; h < this.count; h++) {
+      const child = fork(script, [], { stdio: 'inherit' })
+      this.children.push(child)
+      if (this.nice !== 0 && child.pid !== undefined) setPriority(child.pid, this.nice)
+    }
     await Promise.all(this.children.map(async (child, h) => {
       const mine = speeds.filter((_, i) => i % this.count === h)
       await askHost(child, { type: 'start', bootstrap, speeds: mine, frameMs }, 'ready')
@@ -210,13 +246,15 @@ class WorkerHosts {
   }
 
   /** Stops every worker and collects what each measured; once. */
-  async stop (): Promise<{ workers: WorkerReport[], loopDelays: LoopDelay[] }> {
+  async stop (): Promise<{ workers: WorkerReport[], loopDelays: LoopDelay[], rushCpuMs: Array<number | undefined> }> {
     this.reports ??= Promise.all(this.children.map(async child => {
       const reply = await askHost(child, { type: 'stop' }, 'report')
       if (reply.type !== 'report') throw new Error(`worker host ${child.pid ?? '?'} sent no report`)
       return reply
     })).then(replies => ({
-      workers: replies.flatMap(r => r.workers), loopDelays: replies.map(r => r.loopDelay)
+      workers: replies.flatMap(r => r.workers),
+      loopDelays: replies.map(r => r.loopDelay),
+      rushCpuMs: replies.map(r => r.rushCpuMs)
     })).finally(async () => {
       await Promise.all(this.children.map(exited))
     })

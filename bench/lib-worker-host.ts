@@ -17,7 +17,7 @@ import { decodeSwarmMessage } from '../src/net/wire.js'
 import { CoordinatorClient } from '../src/worker/coordinator-client.js'
 import { pngBytes } from '../test/helpers/fake-renderers.js'
 import { HEIGHT, startWorker, stopAll, WIDTH, type TestWorker } from '../test/helpers/swarm.js'
-import { watchEventLoop, type HostCommand, type HostReply, type WorkerReport } from './lib-swarm.js'
+import { cpuMs, watchEventLoop, type HostCommand, type HostReply, type WorkerReport } from './lib-swarm.js'
 
 /** Every frame is the same valid image: the coordinator checks only its kind and size. */
 const PNG = pngBytes(WIDTH, HEIGHT, 128)
@@ -50,6 +50,8 @@ interface Hosted { test: TestWorker, report: WorkerReport, announcedAt?: number 
 
 const hosted = new Map<string, Hosted>()
 let loop: ReturnType<typeof watchEventLoop> | undefined
+/** This process's CPU from the first announcement until every worker here had a grant. */
+const rush: { since?: NodeJS.CpuUsage, ms?: number } = {}
 
 /**
  * Every claim a worker makes goes through CoordinatorClient.claim: timed
@@ -67,6 +69,9 @@ CoordinatorClient.prototype.claim = async function (this: CoordinatorClient, ...
     worker.report.claims.push({ ms: now - started, granted: reply.ok })
     if (reply.ok && worker.announcedAt !== undefined) {
       worker.report.firstGrantMs ??= now - worker.announcedAt
+      if (rush.since !== undefined && [...hosted.values()].every(w => w.report.firstGrantMs !== undefined)) {
+        rush.ms ??= cpuMs(process.cpuUsage(rush.since))
+      }
     }
   }
   return reply
@@ -83,7 +88,9 @@ async function start (bootstrap: string, speeds: number[], frameMs: number): Pro
     test.node.services.pubsub.addEventListener('message', (evt) => {
       if (worker.announcedAt !== undefined || evt.detail.topic !== JOBS_TOPIC) return
       const message = decodeSwarmMessage(evt.detail.data)
-      if (message !== undefined && 'job' in message) worker.announcedAt = performance.now()
+      if (message === undefined || !('job' in message)) return
+      worker.announcedAt = performance.now()
+      rush.since ??= process.cpuUsage()
     })
   }
 }
@@ -95,7 +102,7 @@ async function stop (): Promise<HostReply> {
     await stopAll(test.worker, test.node)
     await rm(test.workDir.root, { recursive: true, force: true })
   }))
-  return { type: 'report', workers: workers.map(w => w.report), loopDelay }
+  return { type: 'report', workers: workers.map(w => w.report), loopDelay, rushCpuMs: rush.ms }
 }
 
 function reply (message: HostReply): void {

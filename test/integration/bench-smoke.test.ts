@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { claimsTable, refusalsBeforeFirst, runClaims } from '../../bench/claims.js'
+import { claimsTable, refusalsBeforeFirst, runClaims, rushLine } from '../../bench/claims.js'
 import { measureIdleMemory, memoryTable, verdict } from '../../bench/idle-memory.js'
 import {
   runScheduling, schedulingTable, wholeChunkMakespan, type SchedulingResult
@@ -55,7 +55,7 @@ describe('benchmarks, tiny runs', { timeout: 180_000 }, () => {
   })
 
   it('claims: a grant per frame, finite percentiles, a table', async () => {
-    const r = await runClaims({ workers: 2, frames: 10, chunkSize: 1, frameMs: 20, hosts: 1 })
+    const r = await runClaims({ workers: 2, frames: 10, chunkSize: 1, frameMs: 20, hosts: 1, hostNice: 5 })
 
     assert.equal(r.framesDone, 10)
     // One grant a frame, and maybe a speculative copy of the last ones.
@@ -70,6 +70,10 @@ describe('benchmarks, tiny runs', { timeout: 180_000 }, () => {
     assert.equal(lines.length, 2 + 7)
     assert.match(lines[2], new RegExp(`^\\| 2 \\| claim → grant \\(worker\\) \\| ${r.granted.length} \\| [\\d.]+ \\|`))
     assert.match(refusalsBeforeFirst(r), /^claims refused before a worker's first grant: mean [\d.]+/)
+    // The CPU of the start's rush, the coordinator's and the one host's.
+    assert.ok(r.rushCpu !== undefined && r.rushCpu.coordinatorMs > 0 && r.rushCpu.hostsMs.length === 1 &&
+      r.rushCpu.hostsMs[0] > 0, JSON.stringify(r.rushCpu))
+    assert.match(rushLine(r, 2), /^CPU until every worker had a grant: coordinator \d+ ms, worker hosts \d+ ms \([\d.]+ ms a worker\); \d+ ms in all, \d+ ms of all 2 cores$/)
   })
 
   it('idle-memory: a worker that joined, idled and rendered a job, with its memory read', async () => {
