@@ -294,11 +294,11 @@ export class Worker {
     try {
       reply = await client.claim(offer.id, capabilities)
     } catch (err) {
-      // The job ended (and is forgotten) while the claim was on its way: its end cut it.
-      if (!this.jobs.has(key(job.coordinator.toString(), jobId))) return
-      // Not a refusal: the coordinator did not answer. Try other jobs.
-      log.warn('coordinator did not answer a claim', { ...fields, err: messageOf(err) })
-      this.backOff(job.coordinator.toString())
+      // No answer: the coordinator's fault, unless the job ended (and was forgotten) meanwhile.
+      const over = this.jobs.get(key(job.coordinator.toString(), jobId)) !== job
+      log[over ? 'debug' : 'warn'](over ? 'claim cut by the end of its job' : 'coordinator did not answer a claim',
+        { ...fields, err: messageOf(err) })
+      if (!over) this.backOff(job.coordinator.toString())
       return
     }
     if (!reply.ok) {

@@ -35,6 +35,44 @@ async function countingClaimStreams (): Promise<{ node: SwarmNode, streams: () =
   return { node, streams: () => streams }
 }
 
+/**
+ * A coordinator's node whose claim replies go out until `stop` is set;
+ * then each is held back ('hold') or its stream cut instead ('cut').
+ */
+async function coordinatorAnswering (then: 'hold' | 'cut'): Promise<{ node: SwarmNode, stop: boolean, stopped: number }> {
+  const control = { node: undefined as unknown as SwarmNode, stop: false, stopped: 0 }
+  control.node = await startCoordinatorNode((n) => {
+    const handle = n.handle.bind(n)
+    n.handle = async (protocol, handler, options) => {
+      const answering: StreamHandler = (stream, connection) => {
+        const send = stream.send.bind(stream)
+        stream.send = (data) => {
+          if (!control.stop) return send(data)
+          control.stopped++
+          if (then === 'cut') stream.abort(new Error('cut by the test'))
+          return true
+        }
+        return handler(stream, connection)
+      }
+      await handle(protocol, protocol === CLAIM_PROTOCOL ? answering : handler, options)
+    }
+  })
+  return control
+}
+
+/** Counts the claims that failed (no reply), in every worker of this process. */
+function claimOutcomes (): { failed: number, restore: () => void } {
+  const claim = CoordinatorClient.prototype.claim
+  const outcomes = {
+    failed: 0,
+    restore: () => { CoordinatorClient.prototype.claim = claim }
+  }
+  CoordinatorClient.prototype.claim = async function (this: CoordinatorClient, ...args) {
+    return await claim.apply(this, args).catch((err: unknown) => { outcomes.failed++; throw err })
+  }
+  return outcomes
+}
+
 describe('the claim channel', { timeout: 60_000 }, () => {
   it('is opened as the worker meets the coordinator, before the job, and carries every claim of the job', async () => {
     const { node, streams } = await countingClaimStreams()
@@ -122,43 +160,42 @@ describe('the claim channel', { timeout: 60_000 }, () => {
     }
   })
 
-  it('a claim on its way as the job ends is no warning: the job is over, the coordinator not gone', async () => {
-    // Once both chunks are out, claims get no reply: the job's end cuts them.
-    let holding = false
-    let held = 0
-    const node = await startCoordinatorNode((n) => {
-      const handle = n.handle.bind(n)
-      n.handle = async (protocol, handler, options) => {
-        const holds: StreamHandler = (stream, connection) => {
-          const send = stream.send.bind(stream)
-          stream.send = (data) => { if (!holding) return send(data); held++; return true }
-          return handler(stream, connection)
-        }
-        await handle(protocol, protocol === CLAIM_PROTOCOL ? holds : handler, options)
-      }
-    })
-    let grants = 0
-    const job = await withJob([1, 2], 1, {
-      node,
-      onEvent: (e) => {
-        if (e.type === 'chunk-granted' && ++grants === 2) setTimeout(() => { holding = true }, 100)
-      }
-    })
+  it('a claim on its way as the job ends is let go quietly; one cut while the job runs is reported', async () => {
+    const claims = claimOutcomes()
     const lines: string[] = []
     setLogSink((level, line) => { lines.push(`${level} ${line}`) })
     try {
+      // Once both chunks are out, claims get no reply: the job's end cuts them.
+      const ending = await coordinatorAnswering('hold')
+      let grants = 0
+      const job = await withJob([1, 2], 1, {
+        node: ending.node,
+        onEvent: (e) => { if (e.type === 'chunk-granted' && ++grants === 2) setTimeout(() => { ending.stop = true }, 100) }
+      })
       const run = job.coordinator.run()
       // The fast worker, done first, asks for a copy of the slow one's chunk.
-      await withWorker(new RendersSolidPngs(WIDTH, HEIGHT, 1000), [addrOf(node)])
-      await withWorker(new RendersSolidPngs(WIDTH, HEIGHT, 300), [addrOf(node)])
+      await withWorker(new RendersSolidPngs(WIDTH, HEIGHT, 1000), [addrOf(ending.node)])
+      await withWorker(new RendersSolidPngs(WIDTH, HEIGHT, 300), [addrOf(ending.node)])
       assert.equal((await run).succeeded, true)
-      assert.ok(held > 0, 'a claim was on its way as the job ended')
-      await waitFor(() => lines.filter(l => l.includes('worker job finished')).length === 2,
-        'both workers to hear the job end')
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await waitFor(() => claims.failed > 0, 'the claim on its way to fail as the job ended')
+      assert.ok(ending.stopped > 0)
       assert.deepEqual(lines.filter(l => l.startsWith('warn') && l.includes('claim')), [])
+
+      // The same cut while the job still runs is the coordinator's fault.
+      const cutting = await coordinatorAnswering('cut')
+      const live = await withJob([1, 2], 1, {
+        node: cutting.node,
+        onEvent: (e) => { if (e.type === 'chunk-granted') cutting.stop = true }
+      })
+      const running = live.coordinator.run()
+      await withWorker(new RendersSolidPngs(WIDTH, HEIGHT), [addrOf(cutting.node)])
+      await waitFor(() => lines.some(l => l.startsWith('warn') && l.includes('coordinator did not answer a claim')),
+        'the cut claim to be reported')
+      live.coordinator.cancel('test over')
+      await running
     } finally {
       setLogSink(undefined)
+      claims.restore()
     }
   })
 
