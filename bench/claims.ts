@@ -8,9 +8,9 @@
  *   scripts/node.sh dist/bench/claims.js [--workers 8,32] [--frames 500] \
  *     [--ideal 60] [--hosts 4] [--host-nice 10]
  *
- * The worker hosts run at --host-nice: a coordinator has its machine to
- * itself, here it shares two cores with every simulated worker. The CPU
- * all of them spend until each worker has had a grant is reported too.
+ * The worker hosts run --host-nice steps nicer than the coordinator: a
+ * swarm would put each worker's CPU on its own machine, here all share
+ * the coordinator's cores. The CPU the start's rush took is reported too.
  *
  * Progress goes to stderr; the Markdown report goes to stdout.
  */
@@ -40,6 +40,8 @@ export interface ClaimsResult {
   /** How late the coordinator's event loop ran, and the worst host's. */
   loopDelays: { coordinator: LoopDelay, hosts: LoopDelay }
   rushCpu?: RushCpu
+  /** How much nicer than the coordinator each worker process ran. */
+  hostNiceness: number[]
 }
 
 export async function runClaims (run: SwarmJobOptions): Promise<ClaimsResult> {
@@ -64,7 +66,8 @@ export async function runClaims (run: SwarmJobOptions): Promise<ClaimsResult> {
       coordinator: job.coordinatorLoopDelay,
       hosts: job.hostLoopDelays.reduce((a, b) => b.p99 > a.p99 ? b : a)
     },
-    rushCpu: job.rushCpu
+    rushCpu: job.rushCpu,
+    hostNiceness: job.hostNiceness
   }
 }
 
@@ -104,16 +107,18 @@ export function refusalsBeforeFirst (r: ClaimsResult): string {
 }
 
 /**
- * The CPU the start's rush took, all processes together: what the
- * machine's cores had to do from the job's start until every worker had
- * its first grant, where a swarm spreads it over a machine per worker.
+ * The CPU the start's rush took: the coordinator's from the job's start
+ * (its start-up included) to its grant to the last new worker, each
+ * worker process's from the first announcement it heard until all of
+ * its own workers had a grant. Work, not a bound on latency: how much
+ * of it falls before a given grant depends on the scheduler.
  */
 export function rushLine (r: ClaimsResult, cores = cpus().length): string {
-  if (r.rushCpu === undefined) return 'CPU until every worker had a grant: not measured (a worker had none)'
+  if (r.rushCpu === undefined) return 'CPU of the rush: not measured (a worker, or a worker process, had no grant)'
   const hosts = r.rushCpu.hostsMs.reduce((a, b) => a + b, 0)
   const total = r.rushCpu.coordinatorMs + hosts
-  return `CPU until every worker had a grant: coordinator ${r.rushCpu.coordinatorMs.toFixed(0)} ms, ` +
-    `worker hosts ${hosts.toFixed(0)} ms (${(hosts / r.run.workers).toFixed(1)} ms a worker); ` +
+  return `CPU of the rush to every worker's first grant: coordinator ${r.rushCpu.coordinatorMs.toFixed(0)} ms, ` +
+    `worker processes ${hosts.toFixed(0)} ms (${(hosts / r.run.workers).toFixed(1)} ms a worker); ` +
     `${total.toFixed(0)} ms in all, ${(total / cores).toFixed(0)} ms of all ${cores} cores`
 }
 
@@ -167,7 +172,9 @@ async function main (): Promise<void> {
     `- job: ${opts.frames} frames in 1-frame chunks; workers ` +
       results.map(r => `${r.run.workers} (${describeSpeeds(speedMix(r.run.workers))}, ` +
         `${r.run.frameMs} ms a frame at 1x)`).join(' and ') +
-      `; workers in up to ${opts.hosts} child processes at nice ${opts.hostNice}, the coordinator in the parent`,
+      `; workers in up to ${opts.hosts} child processes run ` +
+      `${[...new Set(results.flatMap(r => r.hostNiceness))].join(', ')} steps nicer (\`nice -n\`) ` +
+      'than the coordinator, in the parent',
     '', claimsTable(results), '',
     ...results.map(r => `- ${r.run.workers} workers: ${refusalsBeforeFirst(r)}; ` +
       `${r.coordinator.requests.length} claim requests over ${r.coordinator.streams} streams; ` +

@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { rm } from 'node:fs/promises'
-import { cpus, loadavg, release, setPriority } from 'node:os'
+import { cpus, getPriority, loadavg, release } from 'node:os'
 import { dirname } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { StreamHandler } from '@libp2p/interface'
@@ -50,9 +50,9 @@ export interface SwarmJobOptions {
   /** Child processes the workers are spread over. */
   hosts: number
   /**
-   * Niceness of those processes (0-19; default 0). In a swarm the
-   * coordinator has its machine to itself; here its answers would queue
-   * behind the CPU of every worker simulated beside it.
+   * How much nicer than this process those run (`nice -n`, 0-19;
+   * default 0). With 32 workers, each of whose CPU a swarm would put on
+   * its own machine, the coordinator's answers would queue behind theirs.
    */
   hostNice?: number
 }
@@ -107,6 +107,8 @@ export interface SwarmJobResult {
   hostLoopDelays: LoopDelay[]
   /** Undefined when some worker never had a grant. */
   rushCpu?: RushCpu
+  /** How much nicer than this process each worker process ran, as read. */
+  hostNiceness: number[]
 }
 
 /**
@@ -149,6 +151,7 @@ export async function runSwarmJob (opts: SwarmJobOptions): Promise<SwarmJobResul
     await waitFor(() => joined() >= opts.workers && reachable() >= opts.workers,
       `${opts.workers} workers to join`, 120_000)
 
+    const hostNiceness = hosts.niceness()
     const loop = watchEventLoop()
     const started = performance.now()
     cpuAtStart = process.cpuUsage()
@@ -158,7 +161,7 @@ export async function runSwarmJob (opts: SwarmJobOptions): Promise<SwarmJobResul
     const hostsMs = rushCpuMs.filter(ms => ms !== undefined)
     return {
       outcome, makespanMs: lastFrameAt - started, workers, coordinatorClaims,
-      coordinatorLoopDelay, hostLoopDelays: loopDelays,
+      coordinatorLoopDelay, hostLoopDelays: loopDelays, hostNiceness,
       rushCpu: rushCoordinatorMs === undefined || hostsMs.length < rushCpuMs.length
         ? undefined
         : { coordinatorMs: rushCoordinatorMs, hostsMs }
@@ -234,15 +237,19 @@ class WorkerHosts {
 
   async start (bootstrap: string, speeds: number[], frameMs: number): Promise<void> {
     const script = new URL('./lib-worker-host.js', import.meta.url)
-    for (let h = 0; h < this.count; h++) {
-      const child = fork(script, [], { stdio: 'inherit' })
-      this.children.push(child)
-      if (this.nice !== 0 && child.pid !== undefined) setPriority(child.pid, this.nice)
-    }
+    // Through nice(1): every thread of the child, from its start.
+    const nice = this.nice === 0
+      ? {}
+      : { execPath: 'nice', execArgv: ['-n', String(this.nice), process.execPath, ...process.execArgv] }
+    for (let h = 0; h < this.count; h++) this.children.push(fork(script, [], { stdio: 'inherit', ...nice }))
     await Promise.all(this.children.map(async (child, h) => {
       const mine = speeds.filter((_, i) => i % this.count === h)
       await askHost(child, { type: 'start', bootstrap, speeds: mine, frameMs }, 'ready')
     }))
+  }
+
+  niceness (): number[] {
+    return this.children.map(child => getPriority(child.pid) - getPriority())
   }
 
   /** Stops every worker and collects what each measured; once. */

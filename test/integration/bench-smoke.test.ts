@@ -70,10 +70,11 @@ describe('benchmarks, tiny runs', { timeout: 180_000 }, () => {
     assert.equal(lines.length, 2 + 7)
     assert.match(lines[2], new RegExp(`^\\| 2 \\| claim → grant \\(worker\\) \\| ${r.granted.length} \\| [\\d.]+ \\|`))
     assert.match(refusalsBeforeFirst(r), /^claims refused before a worker's first grant: mean [\d.]+/)
+    assert.deepEqual(r.hostNiceness, [5], 'the worker process runs 5 steps nicer')
     // The CPU of the start's rush, the coordinator's and the one host's.
     assert.ok(r.rushCpu !== undefined && r.rushCpu.coordinatorMs > 0 && r.rushCpu.hostsMs.length === 1 &&
       r.rushCpu.hostsMs[0] > 0, JSON.stringify(r.rushCpu))
-    assert.match(rushLine(r, 2), /^CPU until every worker had a grant: coordinator \d+ ms, worker hosts \d+ ms \([\d.]+ ms a worker\); \d+ ms in all, \d+ ms of all 2 cores$/)
+    assert.match(rushLine(r, 2), /^CPU of the rush to every worker's first grant: coordinator \d+ ms, worker processes \d+ ms \([\d.]+ ms a worker\); \d+ ms in all, \d+ ms of all 2 cores$/)
   })
 
   it('idle-memory: a worker that joined, idled and rendered a job, with its memory read', async () => {
