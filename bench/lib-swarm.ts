@@ -76,10 +76,11 @@ export interface WorkerReport {
   firstGrantMs?: number
 }
 
-/** CPU time spent from the job's start until every worker had a grant. */
+/** CPU time spent in the start's rush, as bench/README.md ("claims") tells. */
 export interface RushCpu {
+  /** From the job's start until it had granted every worker a chunk. */
   coordinatorMs: number
-  /** Each worker host's, from the first announcement it received. */
+  /** Each worker host's, from the first announcement it heard until each of its workers had a grant. */
   hostsMs: number[]
 }
 
