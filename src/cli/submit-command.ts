@@ -51,7 +51,7 @@ options:
                            turns between equal ones (default 0; -1000 to 1000)
   --engine <engine>        CYCLES, BLENDER_EEVEE or BLENDER_WORKBENCH (default: the scene's)
   --device CPU|GPU         Cycles device (default: the scene's); a GPU job never
-                           renders on a CPU
+                           renders on a CPU; other engines ignore it
   --samples <n>            samples per pixel (default: the scene's)
   --resolution <percent>   resolution percentage (default: the scene's)
   --bootstrap <multiaddr>  a worker or peer to join the swarm through (repeatable)

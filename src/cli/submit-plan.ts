@@ -149,6 +149,11 @@ async function planReadable (input: SubmitInput,
   const format = pickFormat(scene, input.format, notes)
   checkSceneOutputs(scene, format, input.allowScripts === true, notes)
   const frames = checked.frames ?? framesFromScene(scene.frameStart, scene.frameEnd, scene.frameStep)
+  const engine = input.engine?.toUpperCase() ?? scene.engine
+  // A config file may set a device for every job: not a mistake, a note.
+  if (input.device !== undefined && engine !== 'CYCLES') {
+    notes.push(`--device ${input.device.toUpperCase()} is for Cycles; scene "${scene.name}" renders with ${engine}, which does not use it`)
+  }
 
   const blendPath = resolve(input.blendPath)
   const { size } = await stat(blendPath)
@@ -157,10 +162,10 @@ async function planReadable (input: SubmitInput,
     blend: { path: blendPath, sha256: await hashFile(blendPath), size, name: basename(blendPath) },
     manifest: { bytes: built.bytes, sha256: createHash('sha256').update(built.bytes).digest() },
     files: built.manifest.files,
-    settings: renderSettings(scene, format, input),
+    settings: renderSettings(scene, format, input, engine),
     requirements: {
       minBlender: checked.minBlender,
-      engine: input.engine?.toUpperCase() ?? scene.engine,
+      engine,
       device: deviceOf(scene, input),
       denoiser: scene.denoising ? scene.denoiser ?? 'OPENIMAGEDENOISE' : undefined,
       scripts: input.allowScripts === true,
@@ -255,7 +260,7 @@ function deviceOf (scene: SceneInfo, input: SubmitInput): 'CPU' | 'GPU' {
 
 /** The job's render settings: the scene's, with the user's overrides. */
 function renderSettings (scene: SceneInfo, format: ImageFormat,
-  input: SubmitInput): JobSettings {
+  input: SubmitInput, engine: string): JobSettings {
   const size = outputSize(scene, input.resolutionPercentage)
   return {
     scene: scene.name,
@@ -264,7 +269,8 @@ function renderSettings (scene: SceneInfo, format: ImageFormat,
     engine: input.engine?.toUpperCase() ?? '',
     samples: input.samples ?? 0,
     resolutionPercentage: input.resolutionPercentage ?? 0,
-    device: input.device?.toUpperCase() ?? '',
+    // Asked of another engine, the render script would look for a GPU.
+    device: engine === 'CYCLES' ? input.device?.toUpperCase() ?? '' : '',
     allowMissing: input.allowMissing === true
   }
 }
